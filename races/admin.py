@@ -1,0 +1,139 @@
+"""The organizers' admin: races with course upload, start list, start/stop/reset."""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html
+
+from races import lifecycle
+from races.admin_forms import PREVIEW_BUTTON, RaceAdminForm
+from races.course_import import attach_course, replace_start_list
+from races.models import Athlete, Checkpoint, Race
+from races.sparkline import elevation_sparkline
+
+STATUS_COLOURS = {
+    "draft": "#6c757d",
+    "scheduled": "#0d6efd",
+    "running": "#198754",
+    "finished": "#212529",
+    "stopped": "#dc3545",
+}
+
+
+class AthleteInline(admin.TabularInline):
+    model = Athlete
+    extra = 1
+    fields = ["bib", "name", "gender", "category", "flat_pace_s_per_km"]
+
+
+class CheckpointInline(admin.TabularInline):
+    model = Checkpoint
+    extra = 0
+    fields = ["order", "name", "distance_m", "kind"]
+
+
+@admin.register(Race)
+class RaceAdmin(admin.ModelAdmin):
+    form = RaceAdminForm
+    change_form_template = "admin/races/race/change_form.html"
+    list_display = [
+        "name",
+        "status_badge",
+        "athlete_count",
+        "course_length",
+        "started_at",
+        "live_link",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["status_badge", "generation", "started_at", "finished_at", "course_summary"]
+    inlines = [AthleteInline, CheckpointInline]
+    actions = ["start_races", "stop_races", "reset_races"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
+        ("Course", {"fields": ["gpx_file", "gpx_cached", "gpx_cached_name", "course_summary"]}),
+        ("Start list", {"fields": ["start_list_file"]}),
+        ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
+        ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(athlete_total=Count("athletes"))
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, race: Race) -> str:
+        return format_html(
+            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px">{}</span>',
+            STATUS_COLOURS.get(race.status, "#6c757d"),
+            race.get_status_display(),
+        )
+
+    @admin.display(description="Athletes", ordering="athlete_total")
+    def athlete_count(self, race: Race) -> int:
+        return race.athlete_total
+
+    @admin.display(description="Course")
+    def course_length(self, race: Race) -> str:
+        course = getattr(race, "course", None)
+        return f"{course.length_m / 1000:.1f} km" if course else "—"
+
+    @admin.display(description="Live page")
+    def live_link(self, race: Race) -> str:
+        return format_html('<a href="{}" target="_blank">watch</a>', race.get_absolute_url())
+
+    @admin.display(description="Course summary")
+    def course_summary(self, race: Race) -> str:
+        course = getattr(race, "course", None)
+        if course is None:
+            return "No course yet."
+        return format_html(
+            "{}: {} km, {} m climb, {} points<br>{}",
+            course.gpx_filename,
+            f"{course.length_m / 1000:.2f}",
+            f"{course.climb_m:.0f}",
+            f"{course.point_count:,}",
+            elevation_sparkline(course.points),
+        )
+
+    def save_model(self, request, race: Race, form: RaceAdminForm, change: bool) -> None:
+        # The admin wraps the whole save in one transaction: course, start list and
+        # inlines land together or not at all.
+        super().save_model(request, race, form, change)
+        if form.gpx_data is not None:
+            attach_course(race, form.gpx_name, form.gpx_data, form.parsed_course)
+        if form.start_list_rows is not None:
+            count = replace_start_list(race, form.start_list_rows)
+            messages.success(request, f"Imported {count} athletes from the start list.")
+            form.start_list_imported = True
+
+    def save_formsets(self, request, form, formset, change):
+        # A freshly imported start list replaces the athletes; the inline's stale rows
+        # must not be saved over it.
+        if getattr(form, "start_list_imported", False) and formset.model is Athlete:
+            return
+        super().save_formsets(request, form, formset, change)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["preview_button"] = PREVIEW_BUTTON
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def _transition(self, request, queryset, change, verb: str) -> None:
+        for race in queryset:
+            try:
+                change(race)
+            except lifecycle.TransitionRefused as refused:
+                self.message_user(request, str(refused), messages.ERROR)
+            else:
+                self.message_user(request, f"{race.name}: {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Start selected races")
+    def start_races(self, request, queryset):
+        self._transition(request, queryset, lifecycle.start_race, "started")
+
+    @admin.action(description="Stop selected races")
+    def stop_races(self, request, queryset):
+        self._transition(request, queryset, lifecycle.stop_race, "stopped")
+
+    @admin.action(description="Reset selected races to draft (clears positions)")
+    def reset_races(self, request, queryset):
+        self._transition(request, queryset, lifecycle.reset_race, "reset to draft")

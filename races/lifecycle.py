@@ -1,0 +1,93 @@
+"""The race state machine: every status change goes through here.
+
+draft ──► scheduled ──► running ──► finished
+  │                        │
+  └────────► running       └──► stopped
+finished / stopped / scheduled ──reset──► draft (positions cleared)
+"""
+
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from races.models import Race
+
+Status = Race.Status
+
+ALLOWED = {
+    Status.DRAFT: {Status.SCHEDULED, Status.RUNNING},
+    Status.SCHEDULED: {Status.RUNNING, Status.DRAFT},
+    Status.RUNNING: {Status.FINISHED, Status.STOPPED},
+    Status.FINISHED: {Status.DRAFT},
+    Status.STOPPED: {Status.DRAFT},
+}
+
+# Called after the transaction that changed a race's status commits, e.g. to declare its
+# exchange and start its simulation. Other modules register here, so this one stays
+# free of broker and Celery code.
+on_started: list[Callable[[Race], None]] = []
+on_stopped: list[Callable[[Race], None]] = []
+on_reset: list[Callable[[Race], None]] = []
+
+
+class TransitionRefused(Exception):
+    """A status change that the state machine does not allow; the message says why."""
+
+
+def check_transition(race: Race, target: str) -> None:
+    if target not in ALLOWED[Status(race.status)]:
+        current, wanted = Status(race.status).label, Status(target).label
+        raise TransitionRefused(_why(race, current, wanted))
+    if target in (Status.RUNNING, Status.SCHEDULED):
+        if not hasattr(race, "course"):
+            raise TransitionRefused(f"{race.name} has no course: upload a GPX file first.")
+        if not race.athletes.exists():
+            raise TransitionRefused(f"{race.name} has no athletes: add a start list first.")
+
+
+def _why(race: Race, current: str, wanted: str) -> str:
+    hints = {
+        Status.RUNNING: "stop it first",
+        Status.FINISHED: "reset it to start again",
+        Status.STOPPED: "reset it to start again",
+        Status.DRAFT: "start it first",
+    }
+    hint = hints.get(race.status, "")
+    return f"{race.name} is {current.lower()}, so it cannot become {wanted.lower()}: {hint}."
+
+
+def _change(race: Race, target: str, hooks: list[Callable[[Race], None]], **fields) -> Race:
+    with transaction.atomic():
+        locked = Race.objects.select_for_update().get(pk=race.pk)
+        check_transition(locked, target)
+        locked.status = target
+        locked.generation += 1
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save()
+        for hook in hooks:
+            transaction.on_commit(lambda hook=hook: hook(locked))
+    return locked
+
+
+def schedule_race(race: Race) -> Race:
+    return _change(race, Status.SCHEDULED, [])
+
+
+def start_race(race: Race) -> Race:
+    return _change(race, Status.RUNNING, on_started, started_at=timezone.now(), finished_at=None)
+
+
+def stop_race(race: Race) -> Race:
+    return _change(race, Status.STOPPED, on_stopped, finished_at=timezone.now())
+
+
+def finish_race(race: Race) -> Race:
+    return _change(race, Status.FINISHED, on_stopped, finished_at=timezone.now())
+
+
+def reset_race(race: Race) -> Race:
+    with transaction.atomic():
+        race.positions.all().delete()
+        return _change(race, Status.DRAFT, on_reset, started_at=None, finished_at=None)

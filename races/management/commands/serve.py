@@ -1,0 +1,26 @@
+import sys
+
+from django.core.management.base import BaseCommand
+
+# Daphne closes WebSockets after 24 hours by default; ultra races run longer.
+WEBSOCKET_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+class Command(BaseCommand):
+    help = "Serve RaceWeb with daphne (in embedded mode, the demo races run inside it)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args, host: str, port: str, **options):
+        from daphne.cli import CommandLineInterface
+
+        sys.argv = ["daphne"]
+        CommandLineInterface().run(
+            [
+                "-b", host, "-p", str(port),
+                "--websocket_timeout", str(WEBSOCKET_TIMEOUT_SECONDS),
+                "raceweb.asgi:application",
+            ]
+        )  # fmt: skip

@@ -1,0 +1,167 @@
+"""The race data model: a race, its course, checkpoints, start list and positions."""
+
+import random
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+
+
+def random_seed() -> int:
+    return random.SystemRandom().randrange(1, 2**31)
+
+
+class Race(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        STOPPED = "stopped", "Stopped"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="Wall-clock time the race clock counts from."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    time_compression = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(1000.0)],
+        help_text="Race seconds per wall-clock second: 60 shows an hour of race in a minute.",
+    )
+    seed = models.BigIntegerField(default=random_seed, help_text="Makes the simulation repeatable.")
+    tick_seconds = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(600.0)],
+        help_text="Race-clock seconds between two positions of an athlete.",
+    )
+    generation = models.PositiveIntegerField(
+        default=0, help_text="Bumped on every start, stop and reset; stale simulations stop."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("race-detail", args=[self.slug])
+
+    @property
+    def group_name(self) -> str:
+        """The Channels group every spectator of this race listens on."""
+        return f"race.{self.slug}"
+
+    @property
+    def exchange_name(self) -> str:
+        """The RabbitMQ fanout exchange every position of this race is published to."""
+        return f"race-{self.slug}"
+
+    @property
+    def queue_name(self) -> str:
+        """The relay's durable queue bound to the race's exchange."""
+        return f"relay.race-{self.slug}"
+
+
+class Course(models.Model):
+    """The parsed GPX course. Points are stored once, so no request re-parses GPX."""
+
+    race = models.OneToOneField(Race, on_delete=models.CASCADE, related_name="course")
+    gpx_filename = models.CharField(max_length=255)
+    gpx_source = models.BinaryField(help_text="The uploaded GPX file, byte for byte.")
+    points = models.JSONField(help_text="[[lat, lon, elevation or null, distance_m], ...]")
+    length_m = models.FloatField()
+    climb_m = models.FloatField()
+    descent_m = models.FloatField()
+    min_elevation_m = models.FloatField(null=True)
+    max_elevation_m = models.FloatField(null=True)
+    bounds = models.JSONField(help_text="[south, west, north, east]")
+    recorded_seconds = models.FloatField(
+        null=True, help_text="Moving time of a recorded track; empty for a planned course."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.gpx_filename} ({self.length_m / 1000:.1f} km)"
+
+    @property
+    def point_count(self) -> int:
+        return len(self.points)
+
+
+class Checkpoint(models.Model):
+    class Kind(models.TextChoices):
+        START = "start", "Start"
+        CHECKPOINT = "checkpoint", "Checkpoint"
+        FINISH = "finish", "Finish"
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="checkpoints")
+    order = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    distance_m = models.FloatField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CHECKPOINT)
+
+    class Meta:
+        ordering = ["race", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["race", "order"], name="checkpoint_order_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.distance_m / 1000:.1f} km)"
+
+
+class Athlete(models.Model):
+    class Gender(models.TextChoices):
+        FEMALE = "female", "Female"
+        MALE = "male", "Male"
+        OTHER = "other", "Other"
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="athletes")
+    bib = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    gender = models.CharField(max_length=8, choices=Gender.choices)
+    category = models.CharField(max_length=32, blank=True)
+    flat_pace_s_per_km = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(120.0), MaxValueValidator(1800.0)],
+        help_text="Pace on flat ground in seconds per km; empty = drawn by the simulator.",
+    )
+
+    class Meta:
+        ordering = ["race", "bib"]
+        constraints = [models.UniqueConstraint(fields=["race", "bib"], name="bib_unique_per_race")]
+
+    def __str__(self) -> str:
+        return f"{self.bib} {self.name}"
+
+
+class Position(models.Model):
+    """One position of one athlete, as it came through the race's fanout. Relay-written."""
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="positions")
+    athlete = models.ForeignKey(Athlete, on_delete=models.CASCADE, related_name="positions")
+    seq = models.BigIntegerField()
+    time = models.DateTimeField()
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    elevation = models.FloatField(null=True)
+    distance_m = models.FloatField()
+    speed_mps = models.FloatField(null=True)
+    event = models.CharField(max_length=16)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["race", "seq"], name="position_seq_unique")]
+        indexes = [
+            models.Index(fields=["race", "athlete", "-seq"], name="position_latest_idx"),
+            models.Index(fields=["race", "time"], name="position_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id}#{self.seq} {self.event}"

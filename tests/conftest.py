@@ -1,0 +1,40 @@
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+SAMPLE_GPX = Path(__file__).resolve().parent.parent / "samples" / "gpx"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def service_reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is missing on a developer machine; fail in CI."""
+    if service_reachable(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI must start it)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    return os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture
+def sample_gpx():
+    def read(name: str) -> bytes:
+        return (SAMPLE_GPX / name).read_bytes()
+
+    return read

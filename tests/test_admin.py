@@ -1,0 +1,124 @@
+"""The organizer's whole admin flow, through Django's test client."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from races.models import Race
+from tests.conftest import SAMPLE_GPX
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = reverse("admin:races_race_add")
+LIST_URL = reverse("admin:races_race_changelist")
+START_LIST = b"bib,name,gender,category,pace\n1,Jane Smith,F,W40,5:10\n2,Joe Bloggs,M,M30,\n"
+
+
+def gpx_upload(name: str = "trailrun-vtr-classic-2019.gpx") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, (SAMPLE_GPX / name).read_bytes(), "application/gpx+xml")
+
+
+def race_form(**extra) -> dict:
+    form = {
+        "name": "Vienna Trail",
+        "slug": "vienna-trail",
+        "time_compression": "20",
+        "tick_seconds": "5",
+        "seed": "42",
+        "athletes-TOTAL_FORMS": "0",
+        "athletes-INITIAL_FORMS": "0",
+        "checkpoints-TOTAL_FORMS": "0",
+        "checkpoints-INITIAL_FORMS": "0",
+    }
+    form.update(extra)
+    return form
+
+
+@pytest.fixture
+def organizer(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def act(client, action: str, race: Race):
+    return client.post(LIST_URL, {"action": action, "_selected_action": [race.pk]}, follow=True)
+
+
+def test_only_staff_reach_the_admin(client, django_user_model):
+    assert client.get(LIST_URL).status_code == 302
+    user = django_user_model.objects.create_user("fan", password="pw-123456789")
+    client.force_login(user)
+    response = client.get(LIST_URL)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_preview_shows_the_course_without_saving_then_save_keeps_it(organizer):
+    response = organizer.post(ADD_URL, race_form(gpx_file=gpx_upload(), _preview="1"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Preview only" in page and "14.11 km" in page and "<svg" in page
+    assert not Race.objects.exists()
+    cached = response.context["adminform"].form["gpx_cached"].value()
+    response = organizer.post(
+        ADD_URL, race_form(gpx_cached=cached, gpx_cached_name="vtr.gpx", _save="Save")
+    )
+    assert response.status_code == 302
+    assert Race.objects.get().course.point_count == 530
+
+
+def test_upload_course_and_start_list_then_start_stop_reset(organizer):
+    response = organizer.post(
+        ADD_URL,
+        race_form(
+            gpx_file=gpx_upload(),
+            start_list_file=SimpleUploadedFile("athletes.csv", START_LIST, "text/csv"),
+        ),
+        follow=True,
+    )
+    assert "Imported 2 athletes" in response.content.decode()
+    race = Race.objects.get()
+    assert [a.name for a in race.athletes.all()] == ["Jane Smith", "Joe Bloggs"]
+
+    page = act(organizer, "start_races", race).content.decode()
+    assert "Vienna Trail: started." in page
+    assert Race.objects.get().status == "running"
+
+    page = act(organizer, "reset_races", race).content.decode()
+    assert "cannot become draft: stop it first" in page
+    assert Race.objects.get().status == "running"
+
+    act(organizer, "stop_races", race)
+    assert Race.objects.get().status == "stopped"
+    act(organizer, "reset_races", race)
+    assert Race.objects.get().status == "draft"
+
+
+def test_a_bad_gpx_is_refused_with_its_reason_and_nothing_saved(organizer):
+    response = organizer.post(ADD_URL, race_form(gpx_file=gpx_upload("hostile-billion-laughs.gpx")))
+    assert "declares a DTD or entities" in response.content.decode()
+    assert not Race.objects.exists()
+
+
+def test_a_race_needs_a_course(organizer):
+    response = organizer.post(ADD_URL, race_form())
+    assert "A race needs a course" in response.content.decode()
+
+
+def test_a_bad_start_list_is_reported_by_line_and_nothing_is_imported(organizer):
+    bad = b"bib,name,gender\n1,Jane,F\n2,Joe,robot\n3,,M\n"
+    response = organizer.post(
+        ADD_URL,
+        race_form(gpx_file=gpx_upload(), start_list_file=SimpleUploadedFile("a.csv", bad)),
+    )
+    page = response.content.decode()
+    assert "line 3: gender &#x27;robot&#x27; is not one of female, male, other" in page
+    assert "line 4: name must be 1 to 200 characters" in page
+    assert not Race.objects.exists()
+    # The validated GPX waits in the form, so fixing the CSV needs no re-upload.
+    assert response.context["adminform"].form["gpx_cached"].value()
+
+
+def test_the_change_list_shows_status_and_live_link(organizer):
+    organizer.post(ADD_URL, race_form(gpx_file=gpx_upload()))
+    page = organizer.get(LIST_URL).content.decode()
+    assert "Draft</span>" in page and 'href="/races/vienna-trail/"' in page
