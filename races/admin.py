@@ -19,6 +19,9 @@ STATUS_COLOURS = {
 }
 
 
+ADD_HIDDEN = {"status_badge", "course_summary"}
+
+
 class AthleteInline(admin.TabularInline):
     model = Athlete
     extra = 1
@@ -56,6 +59,15 @@ class RaceAdmin(admin.ModelAdmin):
         ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
         ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
     ]
+
+    def get_fieldsets(self, request, race=None):
+        if race is None:  # nothing to summarise or time before the first save
+            return [
+                (name, {"fields": [f for f in opts["fields"] if f not in ADD_HIDDEN]})
+                for name, opts in self.fieldsets
+                if name != "Timing"
+            ]
+        return self.fieldsets
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(athlete_total=Count("athletes"))

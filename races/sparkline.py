@@ -28,7 +28,8 @@ def course_summary_html(course) -> str:
     """Length, climb, points and profile of a ParsedCourse, as safe HTML."""
     points = [[p.latitude, p.longitude, p.elevation, p.distance_m] for p in course.points]
     return format_html(
-        "<strong>{}</strong>: {} km, {} m climb, {} m descent, {} points in {} segment(s)<br>{}",
+        "<strong>{}</strong>: {} km, {} m climb, {} m descent, {} points in {} segment(s)<br>{}"
+        "<br>This file is kept for saving; choose another file to replace it.",
         course.name or "Course",
         f"{course.length_m / 1000:.2f}",
         f"{course.climb_m:.0f}",
