@@ -45,7 +45,9 @@ class Course:
             raise CourseError("a course must be longer than 0 m")
         self.elevations = _fill_missing(rows[:, 2], self.distances)
         self._grid, self._smooth_ele = self._smoothed_profile()
-        self.climb_m = float(self.climb_to(np.array([0.0, self.length_m]))[-1])
+        rises = np.clip(np.diff(self._smooth_ele), 0.0, None)
+        self._climb = np.concatenate([[0.0], np.cumsum(rises)])
+        self.climb_m = float(self._climb[-1])
 
     def point_at(self, distance_m: float) -> tuple[float, float, float]:
         """(latitude, longitude, elevation) at ``distance_m`` along the course."""
@@ -87,9 +89,8 @@ class Course:
         return np.divide(rise, run, out=np.zeros_like(run), where=run > 0)
 
     def climb_to(self, knots_m: np.ndarray) -> np.ndarray:
-        """Cumulative ascent (metres, smoothed elevation) from the start to each knot."""
-        rise = np.diff(self.smoothed_elevation(knots_m))
-        return np.concatenate([[0.0], np.cumsum(np.clip(rise, 0.0, None))])
+        """Cumulative ascent (metres, smoothed elevation) from the start to each distance."""
+        return np.interp(knots_m, self._grid, self._climb)
 
     def _smoothed_profile(self) -> tuple[np.ndarray, np.ndarray]:
         steps = max(int(np.ceil(self.length_m / _RESAMPLE_STEP_M)), 1)
