@@ -46,6 +46,18 @@ if not DEBUG:
     if "guest:guest@" in AMQP_URL:
         raise ImproperlyConfigured("AMQP_URL uses the default guest credentials.")
 
+# HTTPS. TLS ends at the ingress or reverse proxy; SECURE_PROXY_SSL_HEADER=True trusts its
+# X-Forwarded-Proto (only safe when the proxy always sets it). Probes and Prometheus talk
+# plain HTTP to the pod itself, so their paths are never redirected.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
+if envbool("SECURE_PROXY_SSL_HEADER", "False"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "31536000" if SECURE_SSL_REDIRECT else "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

