@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures `private_rabbitmq` / `private_rabbitmq_node`: a private broker to break in tests.
+from tests.private_rabbitmq import private_rabbitmq, private_rabbitmq_node  # noqa: F401
+
 SAMPLE_GPX = Path(__file__).resolve().parent.parent / "samples" / "gpx"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
