@@ -9,4 +9,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from races.metrics import register_web_collectors  # noqa: E402
+
+register_web_collectors()
+
 application = ProtocolTypeRouter({"http": django_asgi_app})

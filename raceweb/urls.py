@@ -1,11 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from races import health
+
 admin.site.site_header = "RaceWeb organizers"
 admin.site.site_title = "RaceWeb admin"
 admin.site.index_title = "Races and start lists"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
     path("", include("races.urls")),
 ]

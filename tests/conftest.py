@@ -1,4 +1,5 @@
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -41,3 +42,14 @@ def sample_gpx():
         return (SAMPLE_GPX / name).read_bytes()
 
     return read
+
+
+def require_executable(name: str) -> str:
+    """The path of a command-line tool; skip when missing locally, fail in CI."""
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed"
+    if IN_CI:
+        pytest.fail(f"{message} (CI must install it)")
+    pytest.skip(message)

@@ -1,0 +1,347 @@
+"""Every RaceWeb Prometheus metric, defined once, with the helpers that record them.
+
+Three kinds of process export them: web (daphne; `/metrics` through django-prometheus),
+relay (`manage.py relay`) and the Celery worker (both on `METRICS_PORT`, see
+`races.metrics_server`). A process exports every metric here, but only moves the ones
+of its own role; the others stay at zero (labelled ones stay absent).
+
+Names follow Prometheus conventions: base units (`_seconds`, `_bytes`), `_total` on
+counters, a `raceweb_` prefix and the role (`relay_`, `worker_`) after it.
+
+Cardinality: `endpoint` and `reason` take a few fixed values (unknown ones are recorded
+as `other`). `race` (the race slug) is unbounded over the life of a deployment, so each
+process keeps race series only for the `MAX_RACE_SERIES` races it touched most recently
+and for as long as the race runs: `forget_race(slug)` drops them when a race ends, and
+the oldest race's series are dropped when a new race would exceed the bound. In practice
+a few races run at once, so a process exports a few dozen race series.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# `_created` series double the series count of every counter and histogram for a value
+# that rate() never needs.
+disable_created_metrics()
+
+logger = logging.getLogger(__name__)
+
+MAX_RACE_SERIES = 50
+
+# Spectator WebSocket endpoints: ws/races/<slug>/, the race-list socket, and the
+# seed-compatible ws?race=... stream.
+ENDPOINTS = ("race", "races", "seed")
+# Why the server closed or refused a socket; anything else is recorded as "other".
+WEBSOCKET_ERRORS = (
+    "unknown_race",  # 4404
+    "bad_message",  # 4400: unintelligible, binary or oversized client message
+    "origin",  # handshake from a browser origin that is not allowed
+    "layer_unavailable",  # channel layer (broker) did not answer in time: 1011
+    "send_failed",  # writing to the socket failed
+    "slow_client",  # dropped for not reading
+    "other",
+)
+
+# Latency buckets from 5 ms to 30 s: the SLO line (500 ms) falls on a bucket bound.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
+FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SIZE_BUCKETS = tuple(float(1024 * 4**n) for n in range(9))  # 1 KiB .. 64 MiB
+
+# --- web (daphne) --------------------------------------------------------------------
+WEBSOCKET_CONNECTIONS = Gauge(
+    "raceweb_websocket_connections",
+    "Open spectator WebSocket connections.",
+    ["endpoint"],
+)
+WEBSOCKET_CONNECTS = Counter(
+    "raceweb_websocket_connects_total",
+    "Spectator WebSocket connections accepted.",
+    ["endpoint"],
+)
+WEBSOCKET_DISCONNECTS = Counter(
+    "raceweb_websocket_disconnects_total",
+    "Accepted spectator WebSocket connections that closed, for any reason.",
+    ["endpoint"],
+)
+WEBSOCKET_ERRORS_TOTAL = Counter(
+    "raceweb_websocket_errors_total",
+    "Spectator WebSockets refused or closed by the server because something went wrong.",
+    ["endpoint", "reason"],
+)
+FRAMES_SENT = Counter(
+    "raceweb_frames_sent_total",
+    "WebSocket text frames sent to spectators (one frame to N sockets counts N).",
+    ["endpoint"],
+)
+POSITIONS_SENT = Counter(
+    "raceweb_positions_sent_total",
+    "Athlete positions sent to spectators (one position to N sockets counts N).",
+    ["endpoint"],
+)
+POSITION_DELIVERY_SECONDS = Histogram(
+    "raceweb_position_delivery_seconds",
+    "From the wall time a position was due (its event time on the race clock) to the "
+    "moment this process handed the frame carrying it to its spectators' sockets.",
+    ["race"],
+    buckets=LATENCY_BUCKETS,
+)
+SNAPSHOT_SIZE_BYTES = Histogram(
+    "raceweb_snapshot_size_bytes",
+    "Size of the serialized snapshot sent to a spectator on connect or resume.",
+    buckets=SIZE_BUCKETS,
+)
+SNAPSHOT_BUILD_SECONDS = Histogram(
+    "raceweb_snapshot_build_seconds",
+    "Time to build and serialize one snapshot.",
+    buckets=FAST_BUCKETS,
+)
+
+# --- relay ---------------------------------------------------------------------------
+RELAY_POSITIONS_CONSUMED = Counter(
+    "raceweb_relay_positions_consumed_total",
+    "Positions the relay received from a race's queue.",
+    ["race"],
+)
+RELAY_POSITIONS_STORED = Counter(
+    "raceweb_relay_positions_stored_total",
+    "Positions the relay wrote to the database.",
+    ["race"],
+)
+RELAY_POSITIONS_DEDUPLICATED = Counter(
+    "raceweb_relay_positions_deduplicated_total",
+    "Positions the relay dropped because their seq was already stored.",
+    ["race"],
+)
+RELAY_BATCH_INSERT_SECONDS = Histogram(
+    "raceweb_relay_batch_insert_seconds",
+    "Time to insert one batch of positions.",
+    buckets=FAST_BUCKETS,
+)
+RELAY_GROUP_SEND_SECONDS = Histogram(
+    "raceweb_relay_group_send_seconds",
+    "Time of one channel-layer group_send of a frame.",
+    buckets=FAST_BUCKETS,
+)
+RELAY_LAG_SECONDS = Gauge(
+    "raceweb_relay_lag_seconds",
+    "How far behind its due wall time the newest position the relay consumed was.",
+    ["race"],
+)
+
+# --- Celery worker (simulation) -----------------------------------------------------
+WORKER_POSITIONS_PUBLISHED = Counter(
+    "raceweb_worker_positions_published_total",
+    "Positions published to a race's fanout exchange and confirmed by the broker.",
+    ["race"],
+)
+WORKER_PUBLISH_CONFIRM_SECONDS = Histogram(
+    "raceweb_worker_publish_confirm_seconds",
+    "From publishing a tick's batch to the broker confirming all of it.",
+    buckets=FAST_BUCKETS,
+)
+WORKER_TICK_SECONDS = Histogram(
+    "raceweb_worker_tick_seconds",
+    "Time to compute and publish one simulation tick of a race.",
+    buckets=FAST_BUCKETS,
+)
+WORKER_TICK_OVERRUNS = Counter(
+    "raceweb_worker_tick_overruns_total",
+    "Ticks that took longer than the wall time between two ticks.",
+)
+WORKER_TICK_OVERRUN_SECONDS = Counter(
+    "raceweb_worker_tick_overrun_seconds_total",
+    "Time by which ticks overran the wall time between two ticks, summed.",
+)
+
+RACE_LABELLED = (
+    POSITION_DELIVERY_SECONDS,
+    RELAY_POSITIONS_CONSUMED,
+    RELAY_POSITIONS_STORED,
+    RELAY_POSITIONS_DEDUPLICATED,
+    RELAY_LAG_SECONDS,
+    WORKER_POSITIONS_PUBLISHED,
+)
+
+
+class _RaceSeries:
+    """The races whose series this process exports, most recently used last."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._races: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def touch(self, race: str) -> str:
+        with self._lock:
+            self._races[race] = None
+            self._races.move_to_end(race)
+            evicted = []
+            while len(self._races) > self.limit:
+                evicted.append(self._races.popitem(last=False)[0])
+        for old in evicted:
+            _remove_series(old)
+        return race
+
+    def forget(self, race: str) -> None:
+        with self._lock:
+            self._races.pop(race, None)
+        _remove_series(race)
+
+
+def _remove_series(race: str) -> None:
+    for metric in RACE_LABELLED:
+        metric.remove(race)
+
+
+race_series = _RaceSeries(MAX_RACE_SERIES)
+
+
+def forget_race(race: str) -> None:
+    """Drop every series of a race that ended; call it when its last frame went out."""
+    race_series.forget(race)
+
+
+def _endpoint(endpoint: str) -> str:
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown WebSocket endpoint {endpoint!r}; expected one of {ENDPOINTS}")
+    return endpoint
+
+
+# --- recording helpers: web ------------------------------------------------------------
+def websocket_connected(endpoint: str) -> None:
+    """An accepted spectator socket. Call only after accept(), so refusals do not count."""
+    WEBSOCKET_CONNECTS.labels(_endpoint(endpoint)).inc()
+    WEBSOCKET_CONNECTIONS.labels(endpoint).inc()
+
+
+def websocket_disconnected(endpoint: str) -> None:
+    """An accepted socket closed; pair each call with one websocket_connected()."""
+    WEBSOCKET_DISCONNECTS.labels(_endpoint(endpoint)).inc()
+    WEBSOCKET_CONNECTIONS.labels(endpoint).dec()
+
+
+def websocket_error(endpoint: str, reason: str) -> None:
+    """The server refused or closed a socket because something went wrong."""
+    if reason not in WEBSOCKET_ERRORS:
+        reason = "other"
+    WEBSOCKET_ERRORS_TOTAL.labels(_endpoint(endpoint), reason).inc()
+
+
+def frames_sent(endpoint: str, sockets: int, positions_per_frame: int) -> None:
+    """One frame written to `sockets` spectators, carrying `positions_per_frame` positions."""
+    FRAMES_SENT.labels(_endpoint(endpoint)).inc(sockets)
+    if positions_per_frame:
+        POSITIONS_SENT.labels(endpoint).inc(sockets * positions_per_frame)
+
+
+def observe_delivery(race: str, due_times: Iterable[float], sent_at: float | None = None) -> None:
+    """Record position-to-send latency for the positions of a frame just sent.
+
+    `due_times` are Unix timestamps of the wall time each position was due (for a
+    simulated race: start + race seconds / time compression; see `due_wall_time`).
+    """
+    sent_at = time.time() if sent_at is None else sent_at
+    histogram = POSITION_DELIVERY_SECONDS.labels(race_series.touch(race))
+    for due in due_times:
+        # A position published ahead of its due time counts as delivered on time.
+        histogram.observe(max(sent_at - due, 0.0))
+
+
+def due_wall_time(started_at: float, event_time: float, time_compression: float) -> float:
+    """The Unix time at which a position with race-clock `event_time` was due."""
+    return started_at + (event_time - started_at) / time_compression
+
+
+def observe_snapshot(size_bytes: int, build_seconds: float) -> None:
+    SNAPSHOT_SIZE_BYTES.observe(size_bytes)
+    SNAPSHOT_BUILD_SECONDS.observe(build_seconds)
+
+
+# --- recording helpers: relay -------------------------------------------------------
+def relay_consumed(race: str, positions: int = 1) -> None:
+    RELAY_POSITIONS_CONSUMED.labels(race_series.touch(race)).inc(positions)
+
+
+def relay_stored(race: str, positions: int) -> None:
+    RELAY_POSITIONS_STORED.labels(race_series.touch(race)).inc(positions)
+
+
+def relay_deduplicated(race: str, positions: int = 1) -> None:
+    RELAY_POSITIONS_DEDUPLICATED.labels(race_series.touch(race)).inc(positions)
+
+
+def relay_lag(race: str, due_time: float, now: float | None = None) -> None:
+    """Record how late the newest consumed position of a race was (due_time: Unix time)."""
+    now = time.time() if now is None else now
+    RELAY_LAG_SECONDS.labels(race_series.touch(race)).set(max(now - due_time, 0.0))
+
+
+# --- recording helpers: worker ------------------------------------------------------
+def positions_published(race: str, positions: int) -> None:
+    WORKER_POSITIONS_PUBLISHED.labels(race_series.touch(race)).inc(positions)
+
+
+def tick_finished(duration_s: float, budget_s: float) -> None:
+    """One tick took `duration_s`; the next one is due `budget_s` after it started."""
+    WORKER_TICK_SECONDS.observe(duration_s)
+    if duration_s > budget_s:
+        WORKER_TICK_OVERRUNS.inc()
+        WORKER_TICK_OVERRUN_SECONDS.inc(duration_s - budget_s)
+
+
+# --- races running (web, read from the database at scrape time) -----------------------
+class RacesRunningCollector(Collector):
+    """`raceweb_races_running` and one `raceweb_race_running{race}` per running race.
+
+    Read from the database when /metrics is scraped, so every web process reports the
+    same numbers (use max() across processes). Bounded by the races running at once.
+    """
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        slugs = running_race_slugs()
+        if slugs is None:
+            return
+        total = GaugeMetricFamily("raceweb_races_running", "Races whose status is running.")
+        total.add_metric([], len(slugs))
+        yield total
+        per_race = GaugeMetricFamily(
+            "raceweb_race_running", "1 for each race whose status is running.", labels=["race"]
+        )
+        for slug in slugs:
+            per_race.add_metric([slug], 1)
+        yield per_race
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Describing without collecting keeps registration free of database queries.
+        yield GaugeMetricFamily("raceweb_races_running", "")
+        yield GaugeMetricFamily("raceweb_race_running", "", labels=["race"])
+
+
+def running_race_slugs() -> list[str] | None:
+    """Slugs of the running races, or None when the database cannot answer now."""
+    # Imported here so that this module loads before Django's apps are ready.
+    from races.models import Race
+
+    try:
+        return list(Race.objects.filter(status=Race.Status.RUNNING).values_list("slug", flat=True))
+    except Exception:  # a scrape must never fail because the database does; /readyz says why
+        logger.warning("races running: database query failed", exc_info=True)
+        return None
+
+
+_races_running_collector = RacesRunningCollector()
+
+
+def register_web_collectors(registry=REGISTRY) -> None:
+    """Add the collectors only the web process exports (called from raceweb/asgi.py)."""
+    with contextlib.suppress(ValueError):  # already registered: importing twice is fine
+        registry.register(_races_running_collector)
