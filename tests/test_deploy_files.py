@@ -157,6 +157,30 @@ def test_image_runs_as_non_root_and_checks_its_health():
     assert ".env" in ignored and ".git" in ignored
 
 
+def runtime_stage_env() -> dict[str, str]:
+    final_stage = (ROOT / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    (env_block,) = re.findall(r"^ENV (.*?)\n\n", final_stage, flags=re.MULTILINE | re.DOTALL)
+    return dict(pair.split("=", 1) for pair in env_block.replace("\\\n", " ").split())
+
+
+def test_image_build_collects_static_files_without_any_secret(tmp_path):
+    """The Dockerfile's collectstatic step, run as the build runs it: the image's ENV
+    (DEBUG=False, manifest storage), its throwaway key, no database or broker URL."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (throwaway_key,) = re.findall(r'RUN SECRET_KEY="([^"]+)"', dockerfile)
+    context = tmp_path / "context"
+    skip = {".git", ".venv", "data", "staticfiles", "tests", "bench", "node_modules"}
+    shutil.copytree(ROOT, context, ignore=lambda _dir, names: [n for n in names if n in skip])
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AMQP_URL")}
+    environment.update(runtime_stage_env(), SECRET_KEY=throwaway_key)
+    assert environment["DEBUG"] == "False" and environment["STATIC_MANIFEST"] == "True"
+    command = [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"]
+    result = subprocess.run(command, cwd=context, env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (context / "staticfiles" / "staticfiles.json").exists()
+    assert (context / "staticfiles" / "admin" / "css" / "base.css").exists()
+
+
 # --- Kubernetes ------------------------------------------------------------------------
 
 
@@ -294,6 +318,31 @@ def test_every_secret_key_the_overlay_reads_is_in_its_secrets_template(overlay):
     read = set(re.findall(r"key: (\w+)\n\s+name: raceweb\n", manifests))
     assert "SECRET_KEY" in keys
     assert read <= keys
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_variable_reference_in_pod_env_resolves(overlay):
+    """The kubelet expands $(NAME) only from envFrom and earlier env entries; anything else
+    stays literal text, e.g. a password of "$(RABBITMQ_PASSWORD)" in AMQP_URL."""
+    manifests = kustomize(K8S / "overlays" / overlay)
+    configs = {
+        r["metadata"]["name"]: r.get("data", {})
+        for r in resources(manifests)
+        if r["kind"] == "ConfigMap"
+    }
+    secret_keys = set(env_file(K8S / "overlays" / overlay / "secrets.env.example"))
+    for workload in workloads(manifests):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            known = set()
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    known |= set(configs[source["configMapRef"]["name"]])
+                elif source["secretRef"]["name"] == "raceweb":
+                    known |= secret_keys
+            for variable in container.get("env", []):
+                for name in re.findall(r"\$\((\w+)\)", variable.get("value", "")):
+                    assert name in known, f"{workload['metadata']['name']}: $({name})"
+                known.add(variable["name"])
 
 
 def test_ingress_keeps_websockets_open_for_an_hour():
