@@ -40,7 +40,9 @@ def value(families: dict, family: str, sample: str | None = None, **labels) -> f
 
 
 async def scrape_web() -> str:
-    communicator = HttpCommunicator(application, "GET", "/metrics", headers=[(b"host", b"localhost")])
+    communicator = HttpCommunicator(
+        application, "GET", "/metrics", headers=[(b"host", b"localhost")]
+    )
     response = await communicator.get_response(timeout=15)
     assert response["status"] == 200
     content_type = dict(response["headers"])[b"Content-Type"].decode()
