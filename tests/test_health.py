@@ -66,6 +66,17 @@ async def get(path: str) -> tuple[int, dict]:
     return response["status"], json.loads(response["body"])
 
 
+async def readyz_until(wanted: int, within_s: float) -> dict:
+    """Probe /readyz as a kubelet does until it answers `wanted`; return that body."""
+    deadline = time.monotonic() + within_s
+    while True:
+        status, body = await get("/readyz")
+        if status == wanted:
+            return body
+        assert time.monotonic() < deadline, f"/readyz still {status} after {within_s} s: {body}"
+        await asyncio.sleep(0.5)
+
+
 async def test_healthz_answers_ok():
     status, body = await get("/healthz")
     assert (status, body) == (200, {"status": "ok"})
@@ -131,3 +142,23 @@ async def test_repeated_probes_leave_at_most_one_round_trip_waiting(use_broker, 
         assert "still waiting" in body["checks"]["channel_layer"]["error"]
     assert health._pending_sends[loop] is waiting
     assert not waiting.done()
+
+
+@pytest.mark.faults
+async def test_readyz_fails_while_the_broker_is_down_and_recovers_when_it_returns(
+    private_rabbitmq, use_broker, close_layer
+):
+    use_broker(private_rabbitmq.amqp_url.rstrip("/"))
+    assert (await readyz_until(200, within_s=15))["status"] == "ok"
+    layer = channel_layers.backends["default"]
+
+    await asyncio.to_thread(private_rabbitmq.stop)
+    down = await readyz_until(503, within_s=15)
+    assert down["failed"] == ["broker", "channel_layer"]
+    assert down["checks"]["database"]["ok"]
+
+    await asyncio.to_thread(private_rabbitmq.start)
+    back = await readyz_until(200, within_s=60)
+    assert all(check["ok"] for check in back["checks"].values())
+    # The same layer came back: the probe's timeouts did not break channels-rabbitmq.
+    assert channel_layers.backends["default"] is layer
