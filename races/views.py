@@ -1,15 +1,60 @@
-"""Spectator pages."""
+"""Spectator pages: the race list and the live race page.
 
+Both pages render what the database knows, so they are useful before any script runs;
+the live parts (positions, leaderboard, status changes) arrive over WebSockets.
+"""
+
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, Value, When
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from races.models import Race
 
+# Running races first, then those about to start, then the ones already over.
+LIST_ORDER = [
+    Race.Status.RUNNING,
+    Race.Status.SCHEDULED,
+    Race.Status.FINISHED,
+    Race.Status.STOPPED,
+    Race.Status.DRAFT,
+]
 
-def race_list(request):
-    races = Race.objects.select_related("course").order_by("status", "name")
-    return render(request, "races/race_list.html", {"races": races})
+
+def spectator_races():
+    """Races a spectator may see, running ones first (drafts are the organizers' business)."""
+    order = Case(
+        *(When(status=status, then=Value(n)) for n, status in enumerate(LIST_ORDER)),
+        output_field=IntegerField(),
+    )
+    return (
+        Race.objects.exclude(status=Race.Status.DRAFT)
+        .select_related("course")
+        .annotate(athlete_total=Count("athletes"), list_order=order)
+        .order_by("list_order", "-started_at", "scheduled_start", "name")
+    )
 
 
-def race_detail(request, slug: str):
+def race_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "races/race_list.html", {"races": spectator_races()})
+
+
+def race_detail(request: HttpRequest, slug: str) -> HttpResponse:
     race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
-    return render(request, "races/race_detail.html", {"race": race})
+    return render(request, "races/race_detail.html", {"race": race, "page": page_config(race)})
+
+
+def page_config(race: Race) -> dict:
+    """What the race page's script needs before the first snapshot arrives."""
+    course = getattr(race, "course", None)
+    return {
+        "slug": race.slug,
+        "name": race.name,
+        "status": race.status,
+        "socket_path": f"/ws/races/{race.slug}/",
+        "tile_url": settings.MAP_TILE_URL,
+        "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
+        "bounds": course.bounds if course else None,
+        "length_m": course.length_m if course else None,
+        "athletes": race.athletes.count(),
+    }

@@ -1,0 +1,191 @@
+// The spectator socket: snapshot, then numbered frames; reconnects on its own.
+//
+// - A lost connection is retried with exponential backoff and full jitter, forever
+//   (a spectator keeps the page open for hours; it must never need a reload).
+// - Frames are applied in order only. A frame number that skips ahead means frames
+//   were lost: ask the server again with {"type": "resume", "seq": last}; it answers with
+//   the missed frames or a fresh snapshot. Frames already seen are dropped.
+// - A ping every few seconds; a socket that stays silent past the deadline is closed
+//   and reconnected (a half-open TCP connection never reports itself).
+
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 15000;
+const PING_EVERY_MS = 10000;
+const SILENCE_LIMIT_MS = 25000;
+const RESUME_RETRY_MS = 2000;
+// Close codes after which trying again cannot help.
+const FINAL_CLOSE_CODES = new Set([4404]);
+
+/** Delay before reconnect attempt n (1, 2, …): full jitter over an exponential cap. */
+export function backoffDelay(attempt, random = Math.random) {
+  const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(cap / 2 + random() * (cap / 2));
+}
+
+/** The ws:// or wss:// URL of a path on this page's host. */
+export function socketUrl(path, location = window.location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${path}`;
+}
+
+export class FrameSocket {
+  /**
+   * @param {string} url
+   * @param {object} handlers
+   * @param {(msg: object) => void} handlers.onSnapshot
+   * @param {(msg: object) => void} handlers.onFrame numbered frames, in order, no repeats
+   * @param {(msg: object) => void} [handlers.onOther] unnumbered messages other than pong
+   * @param {(state: string, detail: object) => void} [handlers.onState]
+   *   connecting | live | reconnecting | closed
+   */
+  constructor(url, { onSnapshot, onFrame, onOther = () => {}, onState = () => {} }) {
+    this.url = url;
+    this.onSnapshot = onSnapshot;
+    this.onFrame = onFrame;
+    this.onOther = onOther;
+    this.onState = onState;
+    this.lastFrame = null;
+    this.attempt = 0;
+    this.socket = null;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.lastHeard = 0;
+    this.resumeAskedFor = null;
+    this.resumeAskedAt = 0;
+    this.stopped = false;
+    this.stats = { connects: 0, resumes: 0, gaps: 0, dropped: 0, snapshots: 0 };
+    window.addEventListener("online", () => this.retryNow());
+  }
+
+  start() {
+    this.stopped = false;
+    this.open();
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    this.socket?.close(1000);
+  }
+
+  open() {
+    clearTimeout(this.retryTimer);
+    this.setState(this.stats.connects ? "reconnecting" : "connecting", { attempt: this.attempt });
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.addEventListener("open", () => this.opened(socket));
+    socket.addEventListener("message", (event) => this.received(socket, event));
+    socket.addEventListener("close", (event) => this.closed(socket, event));
+  }
+
+  opened(socket) {
+    if (socket !== this.socket) return;
+    this.stats.connects += 1;
+    this.lastHeard = performance.now();
+    this.resumeAskedFor = null;
+    // The server sends a snapshot on connect anyway; saying where we were lets it send
+    // only the missed frames when it still has them.
+    if (this.lastFrame != null) this.send({ type: "resume", seq: this.lastFrame });
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.keepAlive(socket), PING_EVERY_MS);
+  }
+
+  received(socket, event) {
+    if (socket !== this.socket) return;
+    const at = performance.now();
+    this.lastHeard = at;
+    let msg;
+    try {
+      msg = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (msg.type === "pong") return;
+    if (msg.type === "snapshot") {
+      this.lastFrame = msg.frame;
+      this.resumeAskedFor = null;
+      this.stats.snapshots += 1;
+      msg.receivedAt = at;
+      this.markLive();
+      this.onSnapshot(msg);
+      return;
+    }
+    if (typeof msg.frame !== "number") {
+      this.onOther(msg);
+      return;
+    }
+    if (this.lastFrame == null || msg.frame <= this.lastFrame) {
+      this.stats.dropped += 1; // before the snapshot, or seen already
+      return;
+    }
+    if (msg.frame > this.lastFrame + 1) {
+      this.askAgain();
+      return;
+    }
+    this.lastFrame = msg.frame;
+    this.resumeAskedFor = null;
+    this.markLive();
+    this.onFrame(msg);
+  }
+
+  askAgain() {
+    const now = performance.now();
+    if (this.resumeAskedFor === this.lastFrame && now - this.resumeAskedAt < RESUME_RETRY_MS) return;
+    this.stats.gaps += 1;
+    this.resumeAskedFor = this.lastFrame;
+    this.resumeAskedAt = now;
+    this.send({ type: "resume", seq: this.lastFrame });
+  }
+
+  markLive() {
+    if (this.attempt !== 0 || this.state !== "live") {
+      this.attempt = 0;
+      this.setState("live", {});
+    }
+  }
+
+  closed(socket, event) {
+    if (socket !== this.socket) return;
+    clearInterval(this.pingTimer);
+    this.socket = null;
+    if (this.stopped) return;
+    if (FINAL_CLOSE_CODES.has(event.code)) {
+      this.setState("closed", { code: event.code, reason: event.reason });
+      return;
+    }
+    this.attempt += 1;
+    const delay = backoffDelay(this.attempt);
+    this.setState("reconnecting", { attempt: this.attempt, delay, retryAt: Date.now() + delay });
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Try at once (the browser says the network is back). */
+  retryNow() {
+    if (this.stopped || this.socket) return;
+    this.open();
+  }
+
+  keepAlive(socket) {
+    if (performance.now() - this.lastHeard > SILENCE_LIMIT_MS) {
+      socket.close(4000, "silent");
+      // Some browsers delay the close event of a dead socket for minutes: act now.
+      this.closed(socket, { code: 4000 });
+      return;
+    }
+    this.send({ type: "ping" });
+  }
+
+  send(message) {
+    if (this.socket?.readyState === WebSocket.OPEN) {
+      if (message.type === "resume") this.stats.resumes += 1;
+      this.socket.send(JSON.stringify(message));
+    }
+  }
+
+  setState(state, detail) {
+    this.state = state;
+    this.onState(state, detail);
+  }
+}

@@ -1,0 +1,238 @@
+// The elevation profile: the course's height along its length, every athlete as a dot at
+// its distance, the followed one highlighted. One canvas; the course part is drawn once
+// per size into an offscreen canvas and copied under the dots at each redraw.
+
+const PAD = { left: 44, right: 12, top: 18, bottom: 20 };
+const DOT_RADIUS = 3.5;
+const PICK_PX = 10;
+
+export class Profile {
+  constructor(canvas, { motion, athlete, colours, onSelect }) {
+    this.canvas = canvas;
+    this.motion = motion;
+    this.athlete = athlete;
+    this.colours = colours;
+    this.onSelect = onSelect;
+    this.course = null;
+    this.checkpoints = [];
+    this.ids = [];
+    this.followed = null;
+    this.background = null;
+    this.dots = []; // what the last redraw drew: [{id, x, y}], for picking (and tests)
+    this.needsDraw = true;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    canvas.addEventListener("click", (event) => this.pick(event));
+  }
+
+  setCourse(course, checkpoints) {
+    this.course = course;
+    this.checkpoints = checkpoints;
+    this.background = null;
+    this.needsDraw = true;
+  }
+
+  setAthletes(ids) {
+    this.ids = ids;
+    this.needsDraw = true;
+  }
+
+  setFollowed(id) {
+    this.followed = id;
+    this.needsDraw = true;
+  }
+
+  resize() {
+    const ratio = window.devicePixelRatio || 1;
+    const { width, height } = this.canvas.getBoundingClientRect();
+    this.width = width;
+    this.height = height;
+    this.canvas.width = Math.max(1, Math.round(width * ratio));
+    this.canvas.height = Math.max(1, Math.round(height * ratio));
+    this.ratio = ratio;
+    this.background = null;
+    this.needsDraw = true;
+    this.draw();
+  }
+
+  x(distance) {
+    const span = this.course?.length || 1;
+    return PAD.left + (distance / span) * (this.width - PAD.left - PAD.right);
+  }
+
+  y(elevation) {
+    const c = this.course;
+    const low = c.minEle;
+    const range = Math.max(c.maxEle - low, 20);
+    const inner = this.height - PAD.top - PAD.bottom;
+    return PAD.top + inner - ((elevation - low) / range) * inner * 0.92 - inner * 0.04;
+  }
+
+  /** Redraws when something changed since the last frame. */
+  frame(moved) {
+    if (moved.length) this.needsDraw = true;
+    if (this.needsDraw) this.draw();
+  }
+
+  draw() {
+    this.needsDraw = false;
+    const ctx = this.canvas.getContext("2d");
+    if (!this.width || !this.height) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    if (!this.course?.size) return;
+    if (!this.background) this.background = this.drawBackground();
+    ctx.drawImage(this.background, 0, 0);
+    ctx.setTransform(this.ratio, 0, 0, this.ratio, 0, 0);
+    this.drawDots(ctx);
+  }
+
+  drawBackground() {
+    const off = document.createElement("canvas");
+    off.width = this.canvas.width;
+    off.height = this.canvas.height;
+    const ctx = off.getContext("2d");
+    ctx.scale(this.ratio, this.ratio);
+    const c = this.course;
+    const bottom = this.height - PAD.bottom;
+    const step = Math.max(1, Math.floor(c.size / (this.width * 2)));
+    ctx.beginPath();
+    ctx.moveTo(this.x(0), bottom);
+    for (let i = 0; i < c.size; i += step) ctx.lineTo(this.x(c.dist[i]), this.y(c.ele[i]));
+    ctx.lineTo(this.x(c.length), this.y(c.ele[c.size - 1]));
+    ctx.lineTo(this.x(c.length), bottom);
+    ctx.closePath();
+    const fill = ctx.createLinearGradient(0, PAD.top, 0, bottom);
+    fill.addColorStop(0, "rgba(255, 90, 31, 0.30)");
+    fill.addColorStop(1, "rgba(255, 90, 31, 0.04)");
+    ctx.fillStyle = fill;
+    ctx.fill();
+    ctx.beginPath();
+    for (let i = 0; i < c.size; i += step) ctx[i ? "lineTo" : "moveTo"](this.x(c.dist[i]), this.y(c.ele[i]));
+    ctx.lineTo(this.x(c.length), this.y(c.ele[c.size - 1]));
+    ctx.strokeStyle = "#ff5a1f";
+    ctx.lineWidth = 1.75;
+    ctx.stroke();
+    this.drawAxes(ctx, bottom);
+    return off;
+  }
+
+  drawAxes(ctx, bottom) {
+    const c = this.course;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = "#56657a";
+    ctx.strokeStyle = "#e2e8f0";
+    ctx.lineWidth = 1;
+    // distance ticks at a round step that leaves room for the labels
+    const km = c.length / 1000;
+    const room = Math.max(1, Math.floor((this.width - PAD.left - PAD.right) / 56));
+    const stepKm = [0.5, 1, 2, 5, 10, 20, 25, 50, 100].find((s) => km / s <= room) ?? 200;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (let d = 0; d <= km + 1e-9; d += stepKm) {
+      const x = this.x(d * 1000);
+      ctx.fillText(`${Number(d.toFixed(1))} km`, x, bottom + 5);
+      ctx.beginPath();
+      ctx.moveTo(x + 0.5, bottom);
+      ctx.lineTo(x + 0.5, bottom + 3);
+      ctx.stroke();
+    }
+    ctx.beginPath();
+    ctx.moveTo(PAD.left, bottom + 0.5);
+    ctx.lineTo(this.width - PAD.right, bottom + 0.5);
+    ctx.stroke();
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    if (c.hasElevation) {
+      for (const e of [c.minEle, c.maxEle]) ctx.fillText(`${Math.round(e)} m`, PAD.left - 6, this.y(e));
+    } else {
+      ctx.fillText("no elevation", PAD.left + 110, PAD.top + 6);
+    }
+    // checkpoints: a dashed line and the name on top
+    ctx.textAlign = "center";
+    ctx.textBaseline = "alphabetic";
+    ctx.setLineDash([3, 3]);
+    for (const cp of this.checkpoints) {
+      if (cp.kind !== "checkpoint") continue;
+      const x = this.x(cp.distance_m);
+      ctx.strokeStyle = "#94a3b8";
+      ctx.beginPath();
+      ctx.moveTo(x + 0.5, PAD.top);
+      ctx.lineTo(x + 0.5, bottom);
+      ctx.stroke();
+      ctx.fillStyle = "#334155";
+      ctx.fillText(cp.name, x, PAD.top - 5);
+    }
+    ctx.setLineDash([]);
+  }
+
+  drawDots(ctx) {
+    const dots = [];
+    let followed = null;
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#ffffff";
+    for (const id of this.ids) {
+      const track = this.motion.get(id);
+      const athlete = this.athlete(id);
+      if (!track || !athlete || athlete.status === "dnf") continue;
+      const x = this.x(track.dist);
+      const y = this.y(this.course.elevationAt(track.dist));
+      dots.push({ id, x, y });
+      if (id === this.followed) {
+        followed = { x, y, athlete };
+        continue;
+      }
+      ctx.fillStyle = this.colours.of(athlete);
+      ctx.beginPath();
+      ctx.arc(x, y, DOT_RADIUS, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.stroke();
+    }
+    if (followed) this.drawFollowed(ctx, followed);
+    this.dots = dots;
+  }
+
+  drawFollowed(ctx, { x, y, athlete }) {
+    const bottom = this.height - PAD.bottom;
+    ctx.strokeStyle = "#0f1b2d";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x, bottom);
+    ctx.stroke();
+    ctx.fillStyle = this.colours.of(athlete);
+    ctx.beginPath();
+    ctx.arc(x, y, 7, 0, Math.PI * 2);
+    ctx.fill();
+    ctx.lineWidth = 3;
+    ctx.stroke();
+    const label = String(athlete.bib);
+    ctx.font = "700 12px system-ui, sans-serif";
+    const w = ctx.measureText(label).width + 12;
+    const lx = Math.min(Math.max(x - w / 2, 2), this.width - w - 2);
+    const ly = Math.max(y - 32, 0);
+    ctx.fillStyle = "#0f1b2d";
+    ctx.beginPath();
+    ctx.roundRect(lx, ly, w, 18, 5);
+    ctx.fill();
+    ctx.fillStyle = "#ffffff";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, lx + w / 2, ly + 9.5);
+  }
+
+  pick(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    const px = event.clientX - rect.left;
+    const py = event.clientY - rect.top;
+    let best = null;
+    let bestDistance = PICK_PX;
+    for (const dot of this.dots) {
+      const d = Math.hypot(dot.x - px, dot.y - py);
+      if (d < bestDistance) {
+        best = dot;
+        bestDistance = d;
+      }
+    }
+    if (best) this.onSelect(best.id);
+  }
+}
