@@ -112,6 +112,21 @@ def test_compose_runs_each_process_with_its_documented_command():
         }, process
 
 
+def test_compose_mounts_only_files_that_exist():
+    """A bind mount of a missing file makes Docker create an empty directory in its place,
+    and Prometheus or RabbitMQ then fails at start."""
+    mounts = [
+        volume.split(":")[0]
+        for service in compose()["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith("./")
+    ]
+    assert mounts, "no configuration mounted from deploy/?"
+    for source in mounts:
+        assert (ROOT / source).exists(), source
+    assert list((ROOT / "deploy" / "grafana" / "provisioning").rglob("*.yml"))
+
+
 def test_compose_has_no_default_secret_or_credential():
     text = (ROOT / "docker-compose.yml").read_text()
     secret_names = re.compile(r"PASS|PASSWORD|SECRET|_USER\b|_USER:")
