@@ -44,6 +44,9 @@ AMBIGUITY_M = 25.0
 BACKTRACK_M = 50.0
 REACH_SLACK_M = 200.0
 SNAPPED_FINISH_RADIUS_M = 20.0
+# Distances arrive rounded (the simulator sends centimetres); a checkpoint this close
+# ahead counts as reached.
+CHECKPOINT_TOLERANCE_M = 0.5
 DEFAULT_MAX_SPEED_MPS = 12.0
 
 
@@ -155,6 +158,7 @@ class _Athlete:
         "last_seq",
         "latitude",
         "longitude",
+        "next_checkpoint",
         "public",
         "published_ranking",
         "rank",
@@ -185,6 +189,7 @@ class _Athlete:
         self.finish_s: float | None = None
         self.last_seq = -1
         self.splits: list[dict] = []
+        self.next_checkpoint = 0  # index into the race's intermediate checkpoints
         self.splits_changed = False
         self.rank: int | None = None
         self.rank_gender: int | None = None
@@ -223,7 +228,6 @@ class RaceState:
         ordered = sorted(checkpoints, key=lambda cp: cp.distance_m)
         self.finish_checkpoint = next((cp for cp in ordered if cp.kind == "finish"), None)
         self._timing_points = [cp for cp in ordered if cp.kind == "checkpoint"]
-        self._timing_distances = [cp.distance_m for cp in self._timing_points]
         self._athletes: dict[int, _Athlete] = {a.id: _Athlete(a) for a in athletes}
         self._by_bib = {a.spec.bib: a for a in self._athletes.values()}
         self._by_name = {a.spec.name: a for a in self._athletes.values()}
@@ -295,6 +299,8 @@ class RaceState:
         athlete.time = _parse_time(athlete.time_text) if athlete.time_text else None
         athlete.elapsed_s = public.get("elapsed_s")
         athlete.splits = [dict(split) for split in public.get("splits") or []]
+        passed = {split["name"] for split in athlete.splits}
+        athlete.next_checkpoint = sum(1 for cp in self._timing_points if cp.name in passed)
         if athlete.status == FINISHED:
             athlete.finish_s = athlete.splits[-1]["split_s"] if athlete.splits else None
             if athlete.finish_s is None:
@@ -386,15 +392,19 @@ class RaceState:
 
     def _record_splits(self, athlete: _Athlete, distance: float, elapsed: float) -> None:
         before = athlete.distance_m
-        if distance <= before or not self._timing_points:
-            return
-        start = bisect_right(self._timing_distances, before)
-        stop = bisect_right(self._timing_distances, distance)
         previous_elapsed = athlete.elapsed_s if athlete.elapsed_s is not None else 0.0
-        for checkpoint in self._timing_points[start:stop]:
-            fraction = (checkpoint.distance_m - before) / (distance - before)
+        timing = self._timing_points
+        while athlete.next_checkpoint < len(timing):
+            checkpoint = timing[athlete.next_checkpoint]
+            if checkpoint.distance_m > distance + CHECKPOINT_TOLERANCE_M:
+                break
+            span = distance - before
+            fraction = (
+                1.0 if span <= 0 else min(max((checkpoint.distance_m - before) / span, 0.0), 1.0)
+            )
             split = previous_elapsed + fraction * (elapsed - previous_elapsed)
             self._add_split(athlete, checkpoint.name, checkpoint.distance_m, split)
+            athlete.next_checkpoint += 1
 
     def _finish(self, athlete: _Athlete, elapsed: float) -> None:
         athlete.status = FINISHED

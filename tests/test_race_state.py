@@ -3,7 +3,6 @@
 import itertools
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import gpxpy
 import pytest
@@ -19,8 +18,9 @@ from races.race_state import (
     InvalidEvent,
     RaceState,
 )
+from tests.conftest import SAMPLE_GPX
 
-GPX_DIR = Path(__file__).parent / "data" / "gpx"
+GPX_DIR = SAMPLE_GPX
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 M_PER_DEG = gpxpy.geo.ONE_DEGREE
 
@@ -425,3 +425,14 @@ def test_restore_from_stored_public_state_gives_the_same_leaderboard():
         restored.restore(public, seqs.get(public["id"], -1))
     assert restored.leaderboard() == stored
     assert restored.apply(feed.event(1, 600, distance_m=1100.0) | {"seq": seqs[1]}) is None
+
+
+def test_checkpoint_event_at_a_rounded_distance_records_its_own_time():
+    points = with_distances([(47.0 + 3000.0 * i / 30 / M_PER_DEG, 11.0) for i in range(31)])
+    checkpoints = [CheckpointSpec("CP1", 1000.004), CheckpointSpec("Finish", 3000.0, "finish")]
+    state = make_state(points, checkpoints)
+    feed = Feed(state)
+    feed.send(1, 480, distance_m=990.0)
+    feed.send(1, 500, "checkpoint", distance_m=1000.0, checkpoint="CP1", split_s=500.0)
+    feed.send(1, 540, distance_m=1050.0)
+    assert board(state)[1]["splits"] == [{"name": "CP1", "distance_m": 1000.0, "split_s": 500.0}]
