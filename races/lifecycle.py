@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
+from races import live_store
 from races.models import Race
 
 Status = Race.Status
@@ -89,5 +90,9 @@ def finish_race(race: Race) -> Race:
 
 def reset_race(race: Race) -> Race:
     with transaction.atomic():
+        # Lock first: the relay's store_frame takes the same lock, so a frame of the
+        # ending race is either stored before the reset or refused after it.
+        Race.objects.select_for_update().filter(pk=race.pk).first()
         race.positions.all().delete()
+        live_store.clear(race)
         return _change(race, Status.DRAFT, on_reset, started_at=None, finished_at=None)

@@ -85,6 +85,14 @@ class Fix:
     event: str
 
 
+@dataclass(frozen=True, slots=True)
+class FrameChanges:
+    """The athletes one frame carries: `full` to store, `wire` to send (see take_changes)."""
+
+    full: list[dict]
+    wire: list[dict]
+
+
 class CourseLine:
     """The course polyline with cumulative distances, for snapping positions onto it.
 
@@ -312,28 +320,35 @@ class RaceState:
 
     # ---- output ------------------------------------------------------------------------
 
-    def take_changes(self) -> list[dict]:
+    def take_changes(self) -> FrameChanges:
         """Athletes to put in the next frame: those that moved, and those whose rank or gap
-        changed because others moved. `splits` is included only when it changed."""
+        changed because others moved. On the wire, `splits` is left out unless it changed
+        (clients merge athlete objects by id); `full` always has it."""
         self._rerank()
-        changed = []
+        full, wire = [], []
         for athlete in self._order:
             ranking = (athlete.rank, athlete.rank_gender, athlete.rank_category, athlete.gap_s)
             if athlete.spec.id not in self._moved and ranking == athlete.published_ranking:
                 continue
             athlete.published_ranking = ranking
             public = self._public(athlete)
-            if not athlete.splits_changed:
-                public = {key: value for key, value in public.items() if key != "splits"}
-            athlete.splits_changed = False
-            changed.append(public)
+            full.append(public)
+            if athlete.splits_changed:
+                wire.append(public)
+                athlete.splits_changed = False
+            else:
+                wire.append({key: value for key, value in public.items() if key != "splits"})
         self._moved.clear()
-        return changed
+        return FrameChanges(full, wire)
 
     def leaderboard(self) -> list[dict]:
         """Every athlete, full public form (with splits), in leaderboard order."""
         self._rerank()
         return [self._public(athlete) for athlete in self._order]
+
+    def last_seq(self, athlete_id: int) -> int:
+        """seq of the athlete's newest accepted event (-1 before the first)."""
+        return self._athletes[athlete_id].last_seq
 
     def last_seqs(self) -> dict[int, int]:
         return {a.spec.id: a.last_seq for a in self._athletes.values() if a.last_seq >= 0}
@@ -485,39 +500,62 @@ class RaceState:
         return round(max((athlete.elapsed_s or 0.0) - leader_time, 0.0), 1)
 
     def _public(self, athlete: _Athlete) -> dict:
-        if athlete.public is not None:
-            return athlete.public
-        spec = athlete.spec
-        pace = eta = None
-        if athlete.status == FINISHED and athlete.finish_s is not None and self.length_m > 0:
-            pace, eta = athlete.finish_s / (self.length_m / 1000.0), 0.0
-        elif athlete.status == RUNNING and athlete.distance_m >= 100.0 and athlete.elapsed_s:
-            pace = athlete.elapsed_s / (athlete.distance_m / 1000.0)
-            eta = (self.length_m - athlete.distance_m) / 1000.0 * pace
-        athlete.public = {
-            "id": spec.id,
-            "bib": spec.bib,
-            "name": spec.name,
-            "gender": spec.gender,
-            "category": spec.category,
-            "lat": _round(athlete.latitude, 6),
-            "lon": _round(athlete.longitude, 6),
-            "ele": _round(athlete.elevation, 1),
-            "distance_m": round(athlete.distance_m, 1),
-            "speed_mps": _round(athlete.speed_mps, 2),
-            "status": athlete.status,
-            "rank": athlete.rank,
-            "rank_gender": athlete.rank_gender,
-            "rank_category": athlete.rank_category,
-            "gap_s": athlete.gap_s,
-            "pace_s_per_km": _round(pace, 1),
-            "eta_s": _round(eta, 0),
-            "elapsed_s": _round(athlete.elapsed_s, 1),
-            "last_checkpoint": athlete.splits[-1] if athlete.splits else None,
-            "splits": athlete.splits,
-            "time": athlete.time_text,
-        }
+        if athlete.public is None:
+            athlete.public = _public_form(athlete, self.length_m)
         return athlete.public
+
+
+STATUS_ORDER = {FINISHED: 0, RUNNING: 1, NOT_STARTED: 2, DNF: 3}
+
+
+def leaderboard_sort_key(public: Mapping) -> tuple:
+    """Leaderboard order of athletes in their public form (stored or received)."""
+    bib = str(public.get("bib") or "")
+    return (
+        STATUS_ORDER.get(public.get("status"), 4),
+        public.get("rank") or 0,
+        -(public.get("distance_m") or 0.0),
+        (0, int(bib), "") if bib.isdigit() else (1, 0, bib),
+    )
+
+
+def not_started_public(spec: AthleteSpec) -> dict:
+    """The public form of an athlete the relay has not heard of yet."""
+    return _public_form(_Athlete(spec), 0.0)
+
+
+def _public_form(athlete: _Athlete, length_m: float) -> dict:
+    """An athlete as the spectator protocol's ATHLETE object (docs/ARCHITECTURE.md)."""
+    spec = athlete.spec
+    pace = eta = None
+    if athlete.status == FINISHED and athlete.finish_s is not None and length_m > 0:
+        pace, eta = athlete.finish_s / (length_m / 1000.0), 0.0
+    elif athlete.status == RUNNING and athlete.distance_m >= 100.0 and athlete.elapsed_s:
+        pace = athlete.elapsed_s / (athlete.distance_m / 1000.0)
+        eta = (length_m - athlete.distance_m) / 1000.0 * pace
+    return {
+        "id": spec.id,
+        "bib": spec.bib,
+        "name": spec.name,
+        "gender": spec.gender,
+        "category": spec.category,
+        "lat": _round(athlete.latitude, 6),
+        "lon": _round(athlete.longitude, 6),
+        "ele": _round(athlete.elevation, 1),
+        "distance_m": round(athlete.distance_m, 1),
+        "speed_mps": _round(athlete.speed_mps, 2),
+        "status": athlete.status,
+        "rank": athlete.rank,
+        "rank_gender": athlete.rank_gender,
+        "rank_category": athlete.rank_category,
+        "gap_s": athlete.gap_s,
+        "pace_s_per_km": _round(pace, 1),
+        "eta_s": _round(eta, 0),
+        "elapsed_s": _round(athlete.elapsed_s, 1),
+        "last_checkpoint": athlete.splits[-1] if athlete.splits else None,
+        "splits": athlete.splits,
+        "time": athlete.time_text,
+    }
 
 
 def _round(value: float | None, digits: int) -> float | None:

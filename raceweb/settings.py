@@ -150,7 +150,12 @@ STORAGES = {
 # Channel layer: in-memory in embedded mode, RabbitMQ otherwise. The capacities are
 # sized well above the defaults (100), which silently dropped messages under bursts.
 if EMBEDDED:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": envint("CHANNEL_LOCAL_CAPACITY", "10000"), "expiry": 60},
+        }
+    }
 else:
     CHANNEL_LAYERS = {
         "default": {
@@ -159,7 +164,8 @@ else:
                 "host": AMQP_URL,
                 "local_capacity": envint("CHANNEL_LOCAL_CAPACITY", "10000"),
                 "remote_capacity": envint("CHANNEL_REMOTE_CAPACITY", "10000"),
-                "prefetch_count": envint("CHANNEL_PREFETCH_COUNT", "100"),
+                # local_capacity is also the layer's AMQP prefetch. local_expiry defaults
+                # to off in the code (not to `expiry` as its README says): set it.
                 "expiry": 60,
                 "local_expiry": 60,
             },

@@ -395,10 +395,10 @@ def test_take_changes_carries_movers_and_athletes_whose_rank_changed():
     state, feed = simulated_state()
     for athlete, distance in ((1, 500.0), (2, 400.0), (3, 300.0)):
         feed.send(athlete, 200, distance_m=distance)
-    assert {a["id"] for a in state.take_changes()} == {1, 2, 3}
-    assert state.take_changes() == []
+    assert {a["id"] for a in state.take_changes().wire} == {1, 2, 3}
+    assert state.take_changes().wire == []
     feed.send(3, 260, distance_m=450.0)  # Cleo passes Bob: Bob's rank changes too
-    changed = {a["id"]: a for a in state.take_changes()}
+    changed = {a["id"]: a for a in state.take_changes().wire}
     assert set(changed) == {2, 3}
     assert (changed[3]["rank"], changed[2]["rank"]) == (2, 3)
 
@@ -406,11 +406,13 @@ def test_take_changes_carries_movers_and_athletes_whose_rank_changed():
 def test_take_changes_sends_splits_only_when_they_change():
     state, feed = simulated_state()
     feed.send(1, 600, distance_m=1100.0)
-    assert state.take_changes()[0]["splits"][0]["name"] == "CP1"
+    assert state.take_changes().wire[0]["splits"][0]["name"] == "CP1"
     feed.send(1, 700, distance_m=1300.0)
-    (athlete,) = state.take_changes()
+    changes = state.take_changes()
+    (athlete,) = changes.wire
     assert "splits" not in athlete
     assert athlete["last_checkpoint"]["name"] == "CP1"
+    assert changes.full[0]["splits"][0]["name"] == "CP1"  # what the relay stores
 
 
 def test_restore_from_stored_public_state_gives_the_same_leaderboard():

@@ -1,0 +1,76 @@
+"""A race's RabbitMQ objects and the relay's control notices, from synchronous code (kombu).
+
+- `race-<slug>`: durable fanout exchange; every position of the race is published here.
+- `relay.race-<slug>`: the relay's durable queue, bound to it, consumed with
+  `x-single-active-consumer` (a second relay is a hot standby, never a double).
+- `raceweb.control`: durable fanout of race status notices (`{"slug", "status",
+  "generation"}`); every relay binds a private queue to it, so Start reaches the relays
+  at once without anyone polling the management API.
+
+`declare_race` runs in `lifecycle.on_started` BEFORE the simulation is enqueued (the
+hooks run in list order, see `RacesConfig.ready`), so no position is ever published into
+an exchange the relay's queue is not bound to. Admin actions, Celery tasks and commands
+use these functions; the channel layer is never used outside an event loop.
+
+In embedded mode (no AMQP_URL) there is no broker: notices go to the in-process relay.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from kombu import Connection, Exchange, Queue
+
+CONTROL_EXCHANGE = "raceweb.control"
+RELAY_QUEUE_ARGUMENTS = {"x-single-active-consumer": True}
+CONNECT_TIMEOUT_S = 5
+
+
+def race_exchange(slug: str) -> Exchange:
+    return Exchange(f"race-{slug}", type="fanout", durable=True)
+
+
+def relay_queue(slug: str) -> Queue:
+    return Queue(
+        f"relay.race-{slug}",
+        exchange=race_exchange(slug),
+        durable=True,
+        queue_arguments=RELAY_QUEUE_ARGUMENTS,
+    )
+
+
+def control_exchange() -> Exchange:
+    return Exchange(CONTROL_EXCHANGE, type="fanout", durable=True)
+
+
+def connection() -> Connection:
+    return Connection(settings.AMQP_URL, connect_timeout=CONNECT_TIMEOUT_S)
+
+
+def declare_race(race) -> None:
+    """Declare the race's exchange and the relay's queue, bound (idempotent)."""
+    if settings.EMBEDDED:
+        return
+    with connection() as conn:
+        relay_queue(race.slug)(conn.default_channel).declare()
+
+
+def notify_relay(race) -> None:
+    """Tell every relay that `race` changed status (start, finish, stop, reset)."""
+    notice = {"slug": race.slug, "status": race.status, "generation": race.generation}
+    if settings.EMBEDDED:
+        from races import embedded
+
+        embedded.notify(notice)
+        return
+    with connection() as conn:
+        producer = conn.Producer(serializer="json")
+        producer.publish(
+            json.dumps(notice),
+            exchange=control_exchange(),
+            declare=[control_exchange()],
+            content_type="application/json",
+            retry=True,
+            retry_policy={"max_retries": 3},
+        )

@@ -1,0 +1,198 @@
+"""The WebSocket endpoints: thin ASGI applications in front of the process's hubs.
+
+- `ws/races/<slug>/`: the native spectator protocol (docs/ARCHITECTURE.md): a snapshot on
+  connect (or, with `?resume=N`, only the frames after N), then numbered updates;
+  `{"type": "resume", "seq": N}` and `{"type": "ping"}` from the client.
+- `ws/races/`: the race list, then an announcement whenever a race starts or ends.
+- `ws?race=race-<slug>` / `ws?race=all`: the seed system's endpoint, one message per
+  contract event.
+
+Plain ASGI rather than Channels consumers: the hot path (a frame to many sockets) is a
+hub writing pre-serialized text straight to `send`, and the per-message
+`close_old_connections()` hop of `AsyncConsumer.dispatch` (Channels >= 4.2) is not paid
+here at all. The ORM is touched only when a socket opens (race exists? race list).
+Close codes: 4400 unintelligible client message (text that is not a known JSON message,
+binary, or longer than MAX_CLIENT_MESSAGE), 4404 unknown race, 1011 channel layer
+unavailable. A refused browser Origin is refused at the handshake (HTTP 403). Heartbeats:
+daphne pings every socket (protocol level), and clients may send `ping`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http.request import validate_host
+
+from races import hub as hubs
+from races import live_store
+from races.relay import dumps
+
+logger = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE = 1024
+CLOSE_BAD_MESSAGE = 4400
+CLOSE_UNKNOWN_RACE = 4404
+CLOSE_UNAVAILABLE = 1011
+PONG = {"type": "websocket.send", "text": '{"type":"pong"}'}
+
+
+class BadMessage(ValueError):
+    pass
+
+
+def origin_allowed(scope: dict) -> bool:
+    """No Origin (non-browser clients): yes. A browser: same host, ALLOWED_HOSTS (never
+    via "*"), or listed in WS_ALLOWED_ORIGINS ("*" there allows every origin)."""
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    origin_text = origin.decode("latin-1").strip().lower()
+    allowed = [o.lower().rstrip("/") for o in settings.WS_ALLOWED_ORIGINS]
+    if "*" in allowed or origin_text in allowed:
+        return True
+    parts = urlsplit(origin_text)
+    if not parts.hostname:
+        return False
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    if parts.netloc == host:
+        return True
+    patterns = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    return validate_host(parts.hostname, patterns)
+
+
+def client_message(message: dict) -> dict:
+    """The client's JSON message, or BadMessage."""
+    text = message.get("text")
+    if text is None:
+        raise BadMessage("binary message")
+    if len(text) > MAX_CLIENT_MESSAGE:
+        raise BadMessage("message too long")
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise BadMessage("not JSON") from error
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise BadMessage("not a message object")
+    return data
+
+
+def query_param(scope: dict, name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[-1] if values else None
+
+
+class Socket:
+    """Base: handshake with the Origin check, then a receive loop until disconnect."""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        if not origin_allowed(scope):
+            await send({"type": "websocket.close", "code": 403})
+            return
+        await send({"type": "websocket.accept"})
+        try:
+            await self.serve(scope, receive, send)
+        except BadMessage as error:
+            logger.info("closing a socket: %s", error)
+            await send({"type": "websocket.close", "code": CLOSE_BAD_MESSAGE})
+        except live_store.UnknownRace:
+            await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_RACE})
+        except hubs.HubUnavailable:
+            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+
+    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    async def messages(receive: Any):
+        """Client messages until the socket closes."""
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message["type"] == "websocket.receive":
+                yield message
+
+
+class RaceSocket(Socket):
+    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+        slug = scope["url_route"]["kwargs"]["slug"]
+        hub = await hubs.race_hub(slug)
+        spectator = hubs.Spectator(send)
+        try:
+            await hub.join(spectator, _frame_number(query_param(scope, "resume")))
+            async for message in self.messages(receive):
+                data = client_message(message)
+                if data["type"] == "ping":
+                    await send(PONG)
+                elif data["type"] == "resume":
+                    since = data.get("seq")
+                    if isinstance(since, bool) or not isinstance(since, int):
+                        raise BadMessage("resume needs an integer seq")
+                    await hub.resume(spectator, since)
+                else:
+                    raise BadMessage(f"unknown message type {data['type'][:40]!r}")
+        finally:
+            hub.leave(spectator)
+
+
+class RaceListSocket(Socket):
+    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+        hub = await hubs.race_list_hub()
+        spectator = hubs.Spectator(send)
+        spectator.backlog = []
+        hub.add(spectator)
+        try:
+            races = await sync_to_async(_race_list)()
+            await spectator.deliver([hubs.text_message(dumps({"type": "races", "races": races}))])
+            async for message in self.messages(receive):
+                if client_message(message)["type"] != "ping":
+                    raise BadMessage("the race list only answers ping")
+                await send(PONG)
+        finally:
+            hub.leave(spectator)
+
+
+class SeedSocket(Socket):
+    """The seed system's `ws?race=race-<slug>` and `ws?race=all`; client text is ignored."""
+
+    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+        race = query_param(scope, "race")
+        if not race:
+            raise BadMessage("missing ?race=race-<slug> or ?race=all")
+        if race != "all":
+            if not await sync_to_async(live_store.race_exists)(race.removeprefix("race-")):
+                raise live_store.UnknownRace(race)
+        hub = await hubs.seed_hub()
+        spectator = hubs.Spectator(send, None if race == "all" else race)
+        hub.add(spectator)
+        try:
+            async for message in self.messages(receive):
+                text = message.get("text")
+                if text is None or len(text) > MAX_CLIENT_MESSAGE:
+                    raise BadMessage("binary or oversized message")
+        finally:
+            hub.leave(spectator)
+
+
+def _frame_number(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _race_list() -> list[dict]:
+    from races.models import Race
+
+    return [live_store.race_summary(race) for race in Race.objects.order_by("status", "name")]

@@ -1,0 +1,369 @@
+"""The relay core: contract events in; stored positions and numbered spectator frames out.
+
+Feeding it — the ingest API, one for every source:
+
+    core.ingest(slug, events, ack=None)             # in the core's event loop
+    core.ingest_threadsafe(slug, events, ack=None)  # from any other thread
+
+`events` are contract events (DESIGN.md) as dicts, or as the raw JSON bytes/str they came
+in as. `ack`, if given, is called in the event loop once every event of that call is
+stored (the AMQP intake passes "ack up to this delivery"; the embedded runner passes
+nothing). Sources: `races.relay_amqp.AmqpIntake` (the `manage.py relay` process) and
+`races.embedded.publish` (the in-process simulation of embedded mode).
+
+Per race, every 1/FRAMES_PER_SECOND seconds, whatever arrived is applied to the race's
+`RaceState`, stored in one transaction (positions, athlete states, frame number; see
+`races.live_store`), acked, and only then sent as ONE numbered `update` frame to the
+group `race.<slug>`; the raw events go to `seed.all` for the seed-compatible sockets.
+Layer calls are shielded from cancellation (a cancelled channels-rabbitmq call can break
+the layer for good) and bounded by a timeout: a frame that cannot be sent is lost for
+spectators, who see the gap in frame numbers and get a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+
+from races import live_store
+from races.race_state import InvalidEvent
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 5.0
+MAX_PENDING_SENDS = 64
+# A feed that heard nothing for this long reloads its state from the database before the
+# next batch: it may have been the hot standby while another relay wrote the race.
+IDLE_RELOAD_S = 5.0
+# After Finish/Stop, events still in flight get this long to arrive before the last frame.
+RELEASE_GRACE_S = 1.0
+RACES_GROUP = "races"
+SEED_GROUP = "seed.all"
+
+Event = dict[str, Any] | bytes | str
+Ack = Callable[[], object]
+
+
+def race_group(slug: str) -> str:
+    return f"race.{slug}"
+
+
+def dumps(message: Any) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+class EventSource(Protocol):
+    """Where events come from, as far as the core must steer it (start/stop consuming)."""
+
+    def consume(self, slug: str) -> None: ...
+
+    def cancel(self, slug: str, *, delete_queue: bool) -> None: ...
+
+
+@dataclass
+class RelayStats:
+    """Counters for the metrics exporter (issue 6): read them, never reset them."""
+
+    events_in: int = 0
+    positions_stored: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    frames_sent: int = 0
+    send_timeouts: int = 0
+    sends_dropped: int = 0
+    store_failures: int = 0
+    last_flush_s: float = 0.0
+    per_race_frame: dict[str, int] = field(default_factory=dict)
+
+
+class RaceFeed:
+    """One race inside the relay: its inbox, its state, its frame counter."""
+
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        self.group = race_group(slug)
+        self.loaded: live_store.LoadedRace | None = None
+        self.inbox: list[tuple[Sequence[Event], Ack | None]] = []
+        self.last_input = 0.0
+        self.lock = asyncio.Lock()
+        self.finish_requested = False
+
+
+class RelayCore:
+    def __init__(
+        self,
+        layer: Any = None,
+        *,
+        frames_per_second: float | None = None,
+        source: EventSource | None = None,
+    ) -> None:
+        if layer is None:
+            from channels.layers import get_channel_layer
+
+            layer = get_channel_layer()
+        self.layer = layer
+        self.interval = 1.0 / (frames_per_second or settings.FRAMES_PER_SECOND)
+        self.source = source
+        self.feeds: dict[str, RaceFeed] = {}
+        self.stats = RelayStats()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
+        self._sends: set[asyncio.Future] = set()
+        self._background: set[asyncio.Future] = set()
+        self._stopping = False
+
+    # ---- input ---------------------------------------------------------------------
+
+    def ingest(self, slug: str, events: Sequence[Event], ack: Ack | None = None) -> None:
+        """Queue events of race `slug` for the next frame (call in the event loop)."""
+        feed = self.feeds.get(slug)
+        if feed is None:
+            feed = self.feeds[slug] = RaceFeed(slug)
+        feed.inbox.append((events, ack))
+        self.stats.events_in += len(events)
+
+    def spawn(self, coroutine: Any) -> asyncio.Task:
+        """Run `coroutine` in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def ingest_threadsafe(self, slug: str, events: Sequence[Event], ack: Ack | None = None):
+        assert self.loop is not None, "start the core (run()) before feeding it from threads"
+        self.loop.call_soon_threadsafe(self.ingest, slug, events, ack)
+
+    # ---- lifecycle of races ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take on every race that is running now (a relay (re)start)."""
+        for slug in await self._in_db(_running_race_slugs):
+            await self.race_started(slug)
+
+    async def on_control(self, notice: dict) -> None:
+        """A race changed status (a notice from races.broker.notify_relay)."""
+        slug, status = notice.get("slug"), notice.get("status")
+        if not isinstance(slug, str):
+            logger.warning("control notice without a slug: %r", notice)
+            return
+        if status == "running":
+            await self.race_started(slug)
+        elif status in ("finished", "stopped"):
+            await self.race_ended(slug, status)
+        elif status == "draft":
+            await self.race_reset(slug)
+
+    async def race_started(self, slug: str) -> None:
+        self.feeds.setdefault(slug, RaceFeed(slug))
+        if self.source is not None:
+            self.source.consume(slug)
+        await self._announce(slug, "running")
+
+    async def race_ended(self, slug: str, status: str) -> None:
+        await asyncio.sleep(RELEASE_GRACE_S)
+        feed = self.feeds.get(slug)
+        if feed is not None:
+            await self.flush(feed)
+            self.feeds.pop(slug, None)
+        if self.source is not None:
+            self.source.cancel(slug, delete_queue=True)
+        await self._send(race_group(slug), {"type": "race.status", "status": status})
+        await self._announce(slug, status)
+
+    async def race_reset(self, slug: str) -> None:
+        feed = self.feeds.pop(slug, None)
+        if feed is not None:
+            async with feed.lock:
+                for _, ack in feed.inbox:
+                    if ack is not None:
+                        ack()
+                feed.inbox.clear()
+        if self.source is not None:
+            self.source.cancel(slug, delete_queue=True)
+        await self._send(race_group(slug), {"type": "race.reset"})
+        await self._announce(slug, "draft")
+
+    # ---- the frame loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Flush every race once per frame interval, until `stop()`."""
+        self.loop = asyncio.get_running_loop()
+        while not self._stopping:
+            began = time.monotonic()
+            busy = [feed for feed in self.feeds.values() if feed.inbox]
+            if busy:
+                await asyncio.gather(*(self.flush(feed) for feed in busy))
+            self.stats.last_flush_s = time.monotonic() - began
+            await asyncio.sleep(max(self.interval - self.stats.last_flush_s, 0.0))
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def close(self) -> None:
+        """Flush what is left, wait for sends in flight, release the DB thread."""
+        self.stop()
+        for feed in list(self.feeds.values()):
+            await self.flush(feed)
+        if self._sends:
+            await asyncio.wait(self._sends, timeout=SEND_TIMEOUT_S)
+        await self._in_db(close_old_connections)
+        self._db.shutdown(wait=False)
+
+    async def flush(self, feed: RaceFeed) -> None:
+        """Apply, store, ack and send everything in the feed's inbox: one frame."""
+        async with feed.lock:
+            if not feed.inbox:
+                return
+            batch, feed.inbox = feed.inbox, []
+            idle = time.monotonic() - feed.last_input > IDLE_RELOAD_S
+            feed.last_input = time.monotonic()
+            try:
+                if feed.loaded is None or idle:
+                    feed.loaded = await self._in_db(live_store.load_race, feed.slug)
+                frame = await self._apply_and_store(feed, batch)
+            except (live_store.UnknownRace, live_store.RaceNotLive) as error:
+                logger.warning("events for race %r dropped: %r", feed.slug, error)
+                _ack_all(batch)
+                self.feeds.pop(feed.slug, None)
+                return
+            except DatabaseError:
+                logger.exception("storing a frame of %s failed; will retry", feed.slug)
+                self.stats.store_failures += 1
+                feed.loaded = None  # rebuild from what is stored; re-apply this batch
+                feed.inbox[:0] = batch
+                await self._in_db(connection.close)
+                return
+            _ack_all(batch)
+            if frame is not None:
+                await self._send_frame(feed, *frame)
+            if feed.loaded.state.everyone_done and not feed.finish_requested:
+                feed.finish_requested = True
+                await self._in_db(_finish_race, feed.loaded.race_id)
+
+    async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list] | None:
+        loaded = feed.loaded
+        state = loaded.state
+        fixes, raw = [], []
+        for events, _ in batch:
+            for event in events:
+                try:
+                    data, text = _decode(event)
+                    fix = state.apply(data)
+                except InvalidEvent as error:
+                    self.stats.invalid += 1
+                    logger.warning("race %s: event refused: %s", feed.slug, error)
+                    continue
+                if fix is None:
+                    self.stats.duplicates += 1
+                    continue
+                fixes.append(fix)
+                raw.append(text if text is not None else dumps(data))
+        changes = state.take_changes()
+        if not fixes and not changes.full:
+            return None
+        frame = loaded.frame + 1
+        clock_s = state.clock_s
+        await self._in_db(
+            live_store.store_frame,
+            loaded.race_id,
+            frame,
+            clock_s,
+            fixes,
+            changes.full,
+            {a["id"]: state.last_seq(a["id"]) for a in changes.full},
+        )
+        loaded.frame = frame
+        self.stats.positions_stored += len(fixes)
+        update = {"type": "update", "frame": frame, "clock_s": clock_s, "athletes": changes.wire}
+        return frame, dumps(update), raw
+
+    async def _send_frame(self, feed: RaceFeed, frame: int, text: str, raw: list[str]) -> None:
+        await self._send(feed.group, {"type": "race.frame", "frame": frame, "text": text})
+        self.stats.frames_sent += 1
+        self.stats.per_race_frame[feed.slug] = frame
+        if raw:
+            await self._send(
+                SEED_GROUP, {"type": "race.events", "race": f"race-{feed.slug}", "events": raw}
+            )
+
+    # ---- plumbing ----------------------------------------------------------------------
+
+    async def _send(self, group: str, message: dict) -> None:
+        """group_send, shielded from cancellation and bounded in time."""
+        if len(self._sends) >= MAX_PENDING_SENDS:
+            self.stats.sends_dropped += 1
+            logger.warning("channel layer stuck: dropped a %s to %s", message["type"], group)
+            return
+        send = asyncio.ensure_future(self.layer.group_send(group, message))
+        self._sends.add(send)
+        send.add_done_callback(self._sends.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(send), SEND_TIMEOUT_S)
+        except TimeoutError:
+            self.stats.send_timeouts += 1
+            logger.warning("group_send to %s still pending after %ss", group, SEND_TIMEOUT_S)
+
+    async def _announce(self, slug: str, status: str) -> None:
+        summary = await self._in_db(_race_summary, slug)
+        if summary is None:
+            return
+        text = dumps({"type": "race", **summary, "status": status})
+        await self._send(RACES_GROUP, {"type": "race.status", "slug": slug, "text": text})
+
+    async def _in_db(self, function: Callable, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
+
+
+def _decode(event: Event) -> tuple[dict, str | None]:
+    if isinstance(event, dict):
+        return event, None
+    text = event.decode() if isinstance(event, bytes) else event
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidEvent(f"not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise InvalidEvent("an event must be a JSON object")
+    return data, text
+
+
+def _ack_all(batch: Iterable[tuple[Sequence[Event], Ack | None]]) -> None:
+    for _, ack in batch:
+        if ack is not None:
+            ack()
+
+
+def _running_race_slugs() -> list[str]:
+    from races.models import Race
+
+    return list(Race.objects.filter(status=Race.Status.RUNNING).values_list("slug", flat=True))
+
+
+def _race_summary(slug: str) -> dict | None:
+    from races.models import Race
+
+    race = Race.objects.filter(slug=slug).first()
+    return live_store.race_summary(race) if race else None
+
+
+def _finish_race(race_id: int) -> None:
+    """Everyone is in or out: the race is over (lifecycle notifies the relays)."""
+    from races import lifecycle
+    from races.models import Race
+
+    race = Race.objects.filter(pk=race_id).first()
+    if race is None or race.status != Race.Status.RUNNING:
+        return
+    try:
+        lifecycle.finish_race(race)
+    except lifecycle.TransitionRefused as refused:
+        logger.info("race %s not finished: %s", race.slug, refused)

@@ -1,0 +1,173 @@
+"""The relay core on the in-memory layer: events in, stored positions and numbered frames out."""
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+
+from races import embedded, lifecycle
+from races.models import LiveAthlete, LiveRace, Position, Race
+from races.relay import SEED_GROUP, RelayCore
+from tests.factories import EventFeed, started_race
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_layer():
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+    embedded.stop()
+
+
+async def setup_race(athletes: int = 5):
+    race = await sync_to_async(started_race)(athletes=athletes)
+    feed = await sync_to_async(EventFeed)(race)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(race.group_name, channel)
+    return race, feed, layer, channel
+
+
+async def next_message(layer, channel) -> dict:
+    return await asyncio.wait_for(layer.receive(channel), 5.0)
+
+
+async def test_each_flush_is_one_frame_numbered_consecutively_with_every_changed_athlete():
+    race, feed, layer, channel = await setup_race()
+    core = RelayCore(frames_per_second=20)
+    for frame, events in enumerate([feed.starts(), feed.tick(30), feed.tick(60)], start=1):
+        core.ingest(race.slug, events)
+        await core.flush(core.feeds[race.slug])
+        message = await next_message(layer, channel)
+        assert (message["type"], message["frame"]) == ("race.frame", frame)
+        update = json.loads(message["text"])
+        assert update["frame"] == frame
+        assert sorted(a["id"] for a in update["athletes"]) == sorted(a.pk for a in feed.athletes)
+    assert [a["rank"] for a in update["athletes"]] == [1, 2, 3, 4, 5]
+    assert update["clock_s"] == 60.0
+
+
+async def test_positions_and_live_state_are_stored_before_the_ack():
+    race, feed, _, _ = await setup_race()
+    core = RelayCore(frames_per_second=20)
+    seen_at_ack = []
+
+    def count_from_another_connection() -> tuple[int, int]:
+        return Position.objects.filter(race=race).count(), LiveRace.objects.get(race=race).frame
+
+    def ack():
+        with ThreadPoolExecutor(1) as other_thread:
+            seen_at_ack.append(other_thread.submit(count_from_another_connection).result())
+
+    core.ingest(race.slug, feed.starts() + feed.tick(30))
+    core.ingest(race.slug, feed.tick(60), ack=ack)
+    await core.flush(core.feeds[race.slug])
+    assert seen_at_ack == [(15, 1)]
+    assert await LiveAthlete.objects.filter(race=race).acount() == 5
+    assert await Position.objects.filter(race=race, frame=1).acount() == 15
+
+
+async def test_duplicates_are_dropped_by_seq_and_bad_events_do_not_stop_the_batch():
+    race, feed, layer, channel = await setup_race()
+    core = RelayCore(frames_per_second=20)
+    starts = feed.starts()
+    raw = [json.dumps(e).encode() for e in starts]
+    core.ingest(race.slug, raw)
+    await core.flush(core.feeds[race.slug])
+    await next_message(layer, channel)
+    tick = feed.tick(30)
+    core.ingest(race.slug, [*raw, b"not json", b"[1, 2]", {**tick[0], "athlete_id": 10**9}])
+    core.ingest(race.slug, tick)
+    await core.flush(core.feeds[race.slug])
+    message = await next_message(layer, channel)
+    assert message["frame"] == 2
+    assert core.stats.duplicates == 5 and core.stats.invalid == 3
+    assert await Position.objects.filter(race=race).acount() == 10
+
+
+async def test_raw_events_go_to_the_seed_group_as_they_came():
+    race, feed, layer, _ = await setup_race(athletes=2)
+    seed = await layer.new_channel()
+    await layer.group_add(SEED_GROUP, seed)
+    core = RelayCore(frames_per_second=20)
+    raw = [json.dumps(e, indent=1).encode() for e in feed.starts()]
+    core.ingest(race.slug, raw)
+    await core.flush(core.feeds[race.slug])
+    message = await next_message(layer, seed)
+    assert message["race"] == race.exchange_name
+    assert message["events"] == [body.decode() for body in raw]
+
+
+async def test_a_restarted_relay_carries_on_from_the_stored_frame():
+    race, feed, layer, channel = await setup_race()
+    first = RelayCore(frames_per_second=20)
+    first.ingest(race.slug, feed.starts() + feed.tick(30))
+    await first.flush(first.feeds[race.slug])
+    redelivered = feed.tick(60)
+    second = RelayCore(frames_per_second=20)
+    second.ingest(race.slug, redelivered)
+    await second.flush(second.feeds[race.slug])
+    second.ingest(race.slug, redelivered + feed.tick(90))  # a redelivery after a crash
+    await second.flush(second.feeds[race.slug])
+    frames = [(await next_message(layer, channel))["frame"] for _ in range(3)]
+    assert frames == [1, 2, 3]
+    assert second.stats.duplicates == 5
+    leader = await LiveAthlete.objects.aget(athlete=feed.athletes[0])
+    assert leader.state["distance_m"] == pytest.approx(90 * 4.0, abs=0.1)
+    assert leader.state["splits"] == []  # VTR: first checkpoint at 5 km
+
+
+async def test_the_race_finishes_when_everyone_is_in():
+    race, feed, _, _ = await setup_race(athletes=2)
+    core = RelayCore(frames_per_second=20)
+    length = feed.length_m
+    core.ingest(race.slug, feed.starts())
+    core.ingest(race.slug, [feed.event(feed.athletes[0], 3000, length, "finish")])
+    core.ingest(race.slug, [feed.event(feed.athletes[1], 2000, 900.0, "dnf")])
+    await core.flush(core.feeds[race.slug])
+    race = await Race.objects.aget(pk=race.pk)
+    assert race.status == Race.Status.FINISHED
+
+
+async def test_a_frame_of_a_race_reset_meanwhile_is_not_stored():
+    race, feed, _, _ = await setup_race()
+    core = RelayCore(frames_per_second=20)
+    core.ingest(race.slug, feed.starts())
+    await core.flush(core.feeds[race.slug])
+
+    def stop_and_reset():
+        lifecycle.reset_race(lifecycle.stop_race(Race.objects.get(pk=race.pk)))
+
+    await sync_to_async(stop_and_reset)()
+    core.ingest(race.slug, feed.tick(30))
+    await core.flush(core.feeds[race.slug])
+    assert await Position.objects.filter(race=race).acount() == 0
+    assert not await LiveAthlete.objects.filter(race=race).aexists()
+
+
+async def test_the_frame_loop_sends_at_most_the_configured_rate():
+    race, feed, layer, channel = await setup_race(athletes=2)
+    core = RelayCore(frames_per_second=10)
+    runner = asyncio.create_task(core.run())
+    try:
+        core.ingest(race.slug, feed.starts())
+        for second in range(1, 40):  # far more batches than frames
+            core.ingest(race.slug, feed.tick(second))
+        first = await next_message(layer, channel)
+        assert first["frame"] == 1
+        assert len(json.loads(first["text"])["athletes"]) == 2
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for second in range(40, 44):
+            core.ingest(race.slug, feed.tick(second))
+            await next_message(layer, channel)
+        assert loop.time() - began >= 3 * 0.1 * 0.9  # four frames need three intervals
+    finally:
+        core.stop()
+        await runner
+        await core.close()
