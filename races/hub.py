@@ -143,8 +143,8 @@ class GroupHub:
             loop = asyncio.get_running_loop()
             self._linger = loop.call_later(LINGER_S, lambda: _spawn(self.close()))
 
-    async def close(self) -> None:
-        if self.closed or self.spectators:
+    async def close(self, *, force: bool = False) -> None:
+        if self.closed or (self.spectators and not force):
             return
         self.closed = True
         if self.on_close:
@@ -356,3 +356,11 @@ async def race_list_hub() -> RaceListHub:
 
 async def seed_hub() -> SeedHub:
     return await _hub("seed", SeedHub)
+
+
+async def close_all() -> None:
+    """Unsubscribe every hub of this event loop (server shutdown, tests)."""
+    hubs = _registries.get(asyncio.get_running_loop(), {})
+    for pending in list(hubs.values()):
+        if pending.done() and not pending.exception():
+            await pending.result().close(force=True)
