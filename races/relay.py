@@ -163,10 +163,15 @@ class RelayCore:
             await self.race_reset(slug)
 
     async def race_started(self, slug: str) -> None:
+        summary = await self._in_db(_race_summary, slug)
+        if summary is None:
+            # Another deployment (or test run) on the same broker: not ours to consume.
+            logger.info("control notice for race %r, which is not in this database", slug)
+            return
         self.feeds.setdefault(slug, RaceFeed(slug))
         if self.source is not None:
             self.source.consume(slug)
-        await self._announce(slug, "running")
+        await self._announce(slug, "running", summary)
 
     async def race_ended(self, slug: str, status: str) -> None:
         await asyncio.sleep(RELEASE_GRACE_S)
@@ -312,8 +317,8 @@ class RelayCore:
             self.stats.send_timeouts += 1
             logger.warning("group_send to %s still pending after %ss", group, SEND_TIMEOUT_S)
 
-    async def _announce(self, slug: str, status: str) -> None:
-        summary = await self._in_db(_race_summary, slug)
+    async def _announce(self, slug: str, status: str, summary: dict | None = None) -> None:
+        summary = summary or await self._in_db(_race_summary, slug)
         if summary is None:
             return
         text = dumps({"type": "race", **summary, "status": status})

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from amqp.exceptions import ChannelError
+from amqp.exceptions import ChannelError, ConsumerCancelled
 from kombu import Connection, Queue
 
 from races import broker
@@ -116,6 +116,8 @@ class AmqpIntake:
                     conn.drain_events(timeout=left)
                 except TimeoutError:  # socket.timeout: nothing more right now
                     break
+                except ConsumerCancelled as cancelled:  # the queue was deleted
+                    self._forget(str(cancelled.reply_text or ""))
             self._hand_off()
             conn.heartbeat_check()
 
@@ -143,6 +145,7 @@ class AmqpIntake:
             relay_queue.name, callback=on_message, no_ack=False, consumer_tag=f"relay-{slug}"
         )
         self._channels[slug] = channel
+        logger.info("relay consuming %s", relay_queue.name)
 
     def _cancel(self, slug: str, delete_queue: bool) -> None:
         self._wanted.discard(slug)
@@ -158,6 +161,18 @@ class AmqpIntake:
             channel.close()
         except ChannelError as error:
             logger.info("relay queue of %s kept: %s", slug, error)
+
+    def _forget(self, consumer_tag: str) -> None:
+        slug = consumer_tag.removeprefix("relay-")
+        logger.warning("relay queue of race %s went away; not consuming it any more", slug)
+        self._wanted.discard(slug)
+        self._buffers.pop(slug, None)
+        channel = self._channels.pop(slug, None)
+        if channel is not None:
+            try:
+                channel.close()
+            except (OSError, ChannelError):
+                pass
 
     def _run_commands(self, conn: Connection) -> None:
         while True:

@@ -1,0 +1,207 @@
+"""The whole live pipeline against the real RabbitMQ: fanout -> relay -> layer -> daphne.
+
+Two daphne web processes and a relay (`manage.py relay`) run as subprocesses in
+distributed mode (channels-rabbitmq). The test publishes contract events into the race's
+fanout with kombu, exactly where the simulator publishes, and watches real WebSocket
+clients on both web processes.
+"""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import override_settings
+from kombu import Connection
+
+from races import broker, lifecycle
+from races.models import LiveRace, Position, Race
+from tests.factories import EventFeed, make_race, unique_name
+from tests.live_processes import Processes, Spectator, async_wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
+
+ATHLETES = 8
+DEADLINE_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def pipeline(django_db_setup, django_db_blocker, tmp_path_factory, request):
+    """One relay and two web processes for the module (they outlive each test's rows)."""
+    from tests.conftest import require_service
+
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    url = "amqp://guest:guest@127.0.0.1:5672/"
+    with django_db_blocker.unblock():
+        processes = Processes(url, tmp_path_factory.mktemp("pipeline"))
+    try:
+        processes.relay()
+        web_a, web_b = processes.web("web-a"), processes.web("web-b")
+        yield url, processes, web_a.replace("http", "ws"), web_b.replace("http", "ws")
+    finally:
+        processes.stop()
+        print(processes.logs())
+
+
+@pytest.fixture
+def amqp_cleanup():
+    """Delete the exchanges and relay queues of the races a test made."""
+    slugs: list[str] = []
+    yield slugs
+    with Connection("amqp://guest:guest@127.0.0.1:5672/") as conn:
+        channel = conn.default_channel
+        for slug in slugs:
+            channel.queue_delete(f"relay.race-{slug}")
+            channel.exchange_delete(f"race-{slug}")
+
+
+class Race8:
+    """A race of ATHLETES athletes, started through the lifecycle in distributed mode."""
+
+    def __init__(self, url: str, cleanup: list[str]) -> None:
+        self.url = url
+        self.race = make_race(unique_name("Live"), athletes=ATHLETES)
+        cleanup.append(self.race.slug)
+        self.feed: EventFeed | None = None
+        self.published = 0
+
+    def start(self) -> None:
+        with override_settings(EMBEDDED=False, AMQP_URL=self.url):
+            self.race = lifecycle.start_race(self.race)  # declares, then notifies the relays
+        self.feed = EventFeed(self.race)
+
+    def publish(self, events: list[dict]) -> None:
+        """Into the race's fanout, as the simulator does (persistent JSON messages)."""
+        with Connection(self.url) as conn:
+            producer = conn.Producer()
+            for event in events:
+                producer.publish(
+                    json.dumps(event),
+                    exchange=broker.race_exchange(self.race.slug),
+                    content_type="application/json",
+                    delivery_mode=2,
+                )
+        self.published += len(events)
+
+    def stored(self) -> int:
+        return Position.objects.filter(race=self.race).count()
+
+    def frame(self) -> int:
+        return LiveRace.objects.filter(race=self.race).values_list("frame", flat=True).first() or 0
+
+
+async def run_ticks(race: Race8, seconds: range, pause_s: float = 0.08) -> None:
+    for second in seconds:
+        await sync_to_async(race.publish)(race.feed.tick(second))
+        await asyncio.sleep(pause_s)  # spread over several frames, as a live race is
+
+
+async def settled(race: Race8, spectators: list[Spectator]) -> int:
+    """Wait until every published event is stored and every spectator has the last frame."""
+
+    async def all_stored() -> bool:
+        return await sync_to_async(race.stored)() == race.published
+
+    await async_wait_for(all_stored, DEADLINE_S, "the relay to store everything")
+    last = await sync_to_async(race.frame)()
+    await async_wait_for(
+        lambda: all(s.frames() and s.frames()[-1] >= last for s in spectators),
+        DEADLINE_S,
+        f"every spectator to reach frame {last}",
+    )
+    return last
+
+
+async def test_spectators_on_two_web_processes_get_every_frame_in_order(pipeline, amqp_cleanup):
+    url, _, web_a, web_b = pipeline
+    race = await sync_to_async(Race8)(url, amqp_cleanup)
+    path = f"/ws/races/{race.race.slug}/"
+    native = [
+        await Spectator(web_a + path).open(),
+        await Spectator(web_a + path).open(),
+        await Spectator(web_b + path).open(),
+    ]
+    seed_one = await Spectator(f"{web_a}/ws?race=race-{race.race.slug}").open()
+    seed_all = await Spectator(f"{web_b}/ws?race=all").open()
+    await async_wait_for(
+        lambda: all(s.of_type("snapshot") for s in native), DEADLINE_S, "snapshots"
+    )
+    assert all(s.messages[0]["race"]["status"] == "draft" for s in native)
+
+    await sync_to_async(race.start)()
+    await sync_to_async(race.publish)(race.feed.starts())
+    await run_ticks(race, range(30, 30 * 16, 30))
+    last = await settled(race, native)
+
+    assert last >= 3, "the events should have been spread over several frames"
+    for spectator in native:
+        assert spectator.frames() == list(range(0, last + 1)), spectator.url
+        assert [m["type"] for m in spectator.messages[1:]] == ["update"] * last
+    # The start events of a race started after they connected reached them.
+    first_update = native[2].messages[1]
+    assert {a["id"] for a in first_update["athletes"]} == {a.pk for a in race.feed.athletes}
+    assert {a["status"] for a in first_update["athletes"]} == {"running"}
+    # The seed-compatible streams got every event, one message each, starts first.
+    await async_wait_for(
+        lambda: (
+            len(seed_one.messages) == race.published
+            and len([m for m in seed_all.messages if m["race"] == race.race.exchange_name])
+            == race.published
+        ),
+        DEADLINE_S,
+        "every contract event on the seed endpoints",
+    )
+    assert [m["event"] for m in seed_one.messages[:ATHLETES]] == ["start"] * ATHLETES
+    assert [m["seq"] for m in seed_one.messages] == sorted(m["seq"] for m in seed_one.messages)
+    for spectator in [*native, seed_one, seed_all]:
+        await spectator.close()
+
+
+async def test_a_late_joiner_gets_everyone_and_a_reconnect_gets_what_it_missed(
+    pipeline, amqp_cleanup
+):
+    url, _, web_a, web_b = pipeline
+    race = await sync_to_async(Race8)(url, amqp_cleanup)
+    path = f"/ws/races/{race.race.slug}/"
+    watcher = await Spectator(web_a + path).open()  # web A's hub follows from the start
+    await async_wait_for(lambda: watcher.messages, DEADLINE_S, "the watcher's snapshot")
+    await sync_to_async(race.start)()
+    await sync_to_async(race.publish)(race.feed.starts())
+    await run_ticks(race, range(30, 30 * 6, 30))
+    await settled(race, [watcher])
+
+    late = await Spectator(web_b + path).open()
+    await async_wait_for(lambda: late.messages, DEADLINE_S, "the late joiner's snapshot")
+    snapshot = late.messages[0]
+    assert snapshot["type"] == "snapshot" and snapshot["frame"] >= 2
+    assert len(snapshot["athletes"]) == ATHLETES
+    assert {a["status"] for a in snapshot["athletes"]} == {"running"}
+    assert snapshot["athletes"][0]["distance_m"] == pytest.approx(150 * 4.0, abs=0.1)
+
+    # A spectator of web A that last saw frame 1 comes back: only the frames it missed.
+    back = await Spectator(f"{web_a}{path}?resume=1").open()
+    await run_ticks(race, range(180, 30 * 10, 30))
+    last = await settled(race, [watcher, late, back])
+    assert back.of_type("snapshot") == []
+    assert back.frames() == list(range(2, last + 1))
+    assert late.frames() == list(range(snapshot["frame"], last + 1))
+    for spectator in (watcher, late, back):
+        await spectator.close()
+
+
+async def test_a_second_relay_is_a_hot_standby_never_a_double(pipeline, amqp_cleanup):
+    url, processes, web_a, _ = pipeline
+    standby = await asyncio.to_thread(processes.relay, "relay-standby")
+    race = await sync_to_async(Race8)(url, amqp_cleanup)
+    path = f"/ws/races/{race.race.slug}/"
+    spectator = await Spectator(web_a + path).open()
+    await sync_to_async(race.start)()
+    await sync_to_async(race.publish)(race.feed.starts())
+    await run_ticks(race, range(30, 30 * 8, 30))
+    last = await settled(race, [spectator])
+    # Two relays consume the queue, yet every frame exists exactly once.
+    assert spectator.frames() == list(range(0, last + 1))
+    await asyncio.to_thread(processes.kill, standby)
+    race_row = await Race.objects.aget(pk=race.race.pk)
+    assert race_row.status == Race.Status.RUNNING
+    await spectator.close()
