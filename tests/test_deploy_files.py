@@ -24,7 +24,8 @@ K8S = ROOT / "k8s"
 OVERLAYS = ["dev", "prod"]
 CUSTOM_RESOURCE_SCHEMAS = K8S / "schemas"
 APP_COMMANDS = {
-    "web": ["daphne", "-b", "0.0.0.0", "-p", "8000", "raceweb.asgi:application"],
+    # daphne closes WebSockets after 24 hours by default; ultra races run longer.
+    "web": "daphne -b 0.0.0.0 -p 8000 --websocket_timeout 604800 raceweb.asgi:application".split(),
     "relay": ["python", "manage.py", "relay"],
     "worker": "celery -A raceweb worker -Q simulation --prefetch-multiplier 1".split(),
     "beat": ["celery", "-A", "raceweb", "beat", "--schedule", "/tmp/celerybeat-schedule"],
