@@ -1,10 +1,11 @@
 """Admin forms: a race with its GPX course and an optional CSV start list."""
 
 import base64
+import binascii
 
 from django import forms
 
-from races.gpx import GPXError, ParsedCourse, parse_gpx
+from races.gpx import GPXError, ParsedCourse, check_gpx_size, parse_gpx
 from races.models import Race
 from races.sparkline import course_summary_html
 from races.start_list import StartListError, StartListRow, parse_start_list
@@ -41,20 +42,14 @@ class RaceAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        upload = cleaned.get("gpx_file")
-        if upload:
-            name, data = upload.name, upload.read()
-        elif cleaned.get("gpx_cached"):
-            name = cleaned.get("gpx_cached_name") or "course.gpx"
-            data = base64.b64decode(cleaned["gpx_cached"])
-        else:
-            name = data = None
-        if data is not None:
-            try:
+        try:
+            name, data = self._course_upload(cleaned)
+            if data is not None:
                 self.parsed_course = parse_gpx(data)
-            except GPXError as error:
-                self.add_error("gpx_file", str(error))
-            else:
+        except GPXError as error:
+            self.add_error("gpx_file", str(error))
+        else:
+            if data is not None:
                 self.gpx_name, self.gpx_data = name, data
                 self.cache_course_for_save()
                 if PREVIEW_BUTTON in self.data:
@@ -62,10 +57,24 @@ class RaceAdminForm(forms.ModelForm):
                     raise forms.ValidationError(
                         "Preview only: check the course summary below, then press Save."
                     )
-        elif not (self.instance.pk and hasattr(self.instance, "course")):
-            self.add_error("gpx_file", "A race needs a course: choose a GPX file.")
+            elif not (self.instance.pk and hasattr(self.instance, "course")):
+                self.add_error("gpx_file", "A race needs a course: choose a GPX file.")
         self._clean_start_list(cleaned.get("start_list_file"))
         return cleaned
+
+    def _course_upload(self, cleaned: dict) -> tuple[str | None, bytes | None]:
+        upload = cleaned.get("gpx_file")
+        if upload:
+            check_gpx_size(upload.size)  # before the upload is read into memory
+            return upload.name, upload.read()
+        if cleaned.get("gpx_cached"):
+            try:
+                data = base64.b64decode(cleaned["gpx_cached"], validate=True)
+            except binascii.Error as error:
+                message = "The previewed course was damaged; choose the file again."
+                raise GPXError(message) from error
+            return cleaned.get("gpx_cached_name") or "course.gpx", data
+        return None, None
 
     def _clean_start_list(self, upload) -> None:
         if not upload:

@@ -1,6 +1,7 @@
 """GPX validation and parsing against the real sample corpus."""
 
 import time
+import tracemalloc
 
 import gpxpy
 import gpxpy.geo
@@ -76,6 +77,62 @@ def test_malformed_and_hostile_files_are_refused_fast_with_their_reason(name, sa
         parse_gpx(sample_gpx(name))
     assert REFUSED[name] in str(refused.value)
     assert time.perf_counter() - started < 1.0
+
+
+GPX_HEAD = b'<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1">'
+POINT_FLOOD_UNDER_THE_BYTE_LIMIT = (
+    GPX_HEAD + b"<trk><trkseg>" + b'<trkpt lat="1" lon="1"/>' * 380_000 + b"</trkseg></trk></gpx>"
+)
+CRAFTED_HOSTILE = {
+    "external-entity-xxe": (
+        b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        b"<gpx><trk><name>&xxe;</name></trk></gpx>",
+        "DTD or entities",
+    ),
+    "external-dtd": (
+        b'<?xml version="1.0"?><!DOCTYPE gpx SYSTEM "http://example.invalid/gpx.dtd"><gpx/>',
+        "DTD or entities",
+    ),
+    "parameter-entity": (
+        b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY % p SYSTEM "http://example.invalid/x">'
+        b"%p;]><gpx/>",
+        "DTD or entities",
+    ),
+    "point-flood-under-the-byte-limit": (
+        POINT_FLOOD_UNDER_THE_BYTE_LIMIT,
+        "380,000 points; the limit is 100,000",
+    ),
+}
+
+
+def refusal_cost(data: bytes) -> tuple[GPXError, float, int]:
+    """Refuse `data`; return the error, seconds taken and peak bytes allocated meanwhile."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(GPXError) as refused:
+            parse_gpx(data)
+        return refused.value, time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_corpus_of_hostile_files_is_refused_with_bounded_memory(name, sample_gpx):
+    error, seconds, peak = refusal_cost(sample_gpx(name))
+    assert REFUSED[name] in str(error)
+    assert seconds < 1.0
+    assert peak < 16 * 2**20, f"{peak / 2**20:.1f} MiB to refuse {name}"
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED_HOSTILE))
+def test_crafted_hostile_files_are_refused_fast_with_bounded_memory(name):
+    data, reason = CRAFTED_HOSTILE[name]
+    error, seconds, peak = refusal_cost(data)
+    assert reason in str(error)
+    assert seconds < 1.0
+    # Nothing is parsed: no copy of a 9 MB file, no tree, no entity expansion.
+    assert peak < 16 * 2**20, f"{peak / 2**20:.1f} MiB to refuse {name}"
 
 
 def test_files_over_the_size_limit_are_refused_before_parsing(settings):

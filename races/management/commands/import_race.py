@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from races.course_import import create_race
-from races.gpx import GPXError
+from races.gpx import GPXError, check_gpx_size
 from races.start_list import StartListError, parse_start_list
 
 
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         try:
             if athletes:
                 rows = parse_start_list(athletes.read_text(encoding="utf-8-sig"))
+            check_gpx_size(course.stat().st_size)  # before the file is read into memory
             race = create_race(
                 name, course.name, course.read_bytes(), rows,
                 slug=slug, time_compression=options["time_compression"],
