@@ -13,7 +13,7 @@ a restart about six) ::
     from tests.private_rabbitmq import private_rabbitmq  # noqa: F401  (a fixture)
 
     def test_something(private_rabbitmq):
-        url = private_rabbitmq.amqp_url      # amqp://guest:guest@127.0.0.1:<port>/
+        url = private_rabbitmq.amqp_url      # amqp://guest:guest@127.0.0.1:<port>
         private_rabbitmq.restart()           # graceful stop (SIGTERM) + start, data kept
         private_rabbitmq.kill()              # SIGKILL the whole node; start() again later
         with private_rabbitmq.paused():      # SIGSTOP ... SIGCONT: a hung broker
@@ -70,7 +70,8 @@ class PrivateRabbitMQ:
 
     @property
     def amqp_url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
+        # No trailing slash: carehare (channels-rabbitmq) warns that it means vhost "".
+        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}"
 
     @property
     def log_file(self) -> Path:
@@ -135,11 +136,20 @@ class PrivateRabbitMQ:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
-                raise RuntimeError(f"RabbitMQ node {self.nodename} exited; see {self.base}")
+                raise RuntimeError(f"RabbitMQ node {self.nodename} exited:\n{self.log_tail()}")
             if self.accepts_amqp():
                 return
             time.sleep(0.1)
-        raise TimeoutError(f"RabbitMQ node {self.nodename} not ready after {timeout} s")
+        raise TimeoutError(f"{self.nodename} not ready after {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the node's log and console output, for failure messages."""
+        parts = []
+        for path in (self.base / "server.out", self.log_file):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path}\n" + "\n".join(text))
+        return "\n".join(parts)
 
     def accepts_amqp(self) -> bool:
         """True when a client can log in and open a channel (not only a TCP connect)."""

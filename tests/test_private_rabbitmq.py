@@ -34,7 +34,7 @@ def test_node_is_private_and_keeps_durable_messages_across_crash_and_restart(
 ):
     node = private_rabbitmq
     assert node.amqp_port != 5672
-    assert node.amqp_url == f"amqp://guest:guest@127.0.0.1:{node.amqp_port}/"
+    assert node.amqp_url == f"amqp://guest:guest@127.0.0.1:{node.amqp_port}"
     shared_up_before = service_reachable("127.0.0.1", 5672)
     restarted, crashed = (f"test-private-{uuid.uuid4().hex}" for _ in range(2))
 
