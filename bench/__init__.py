@@ -1,0 +1,1 @@
+"""End-to-end benchmark of RaceWeb: ``python bench/run.py --help``."""

@@ -1,0 +1,268 @@
+"""The distributed RaceWeb stack of a benchmark run, on this machine.
+
+Real parts: RabbitMQ (the one on 127.0.0.1:5672), PostgreSQL (a database of the bench's
+own), N daphne processes and the relay, configured only through environment variables
+(docs/ARCHITECTURE.md), exactly as in production except ``DEBUG`` (the local broker's
+``guest`` account is refused when it is off). Races get unique slugs (``bench-<hex>``);
+``close()`` deletes their rows, exchanges and queues.
+
+This module runs Django in the harness process (``setup_django``) only to create, start
+and stop races through ``races.lifecycle``, like the admin does.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from bench.processes import ROOT, Processes
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/raceweb_bench"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+FIRST_WEB_PORT = 18100
+BARE_PORT = 18190
+LONG_COURSE = ROOT / "samples" / "gpx" / "ultra-brixen-course-no-times-bom.gpx"
+
+
+class StackError(RuntimeError):
+    """A part of the stack did not come up; the message says which and where its log is."""
+
+
+def service_reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def stack_env(database_url: str, amqp_url: str, frames_per_second: float) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="raceweb.settings",
+        DATABASE_URL=database_url,
+        AMQP_URL=amqp_url,
+        FRAMES_PER_SECOND=str(frames_per_second),
+        DEBUG="True",
+        LOG_LEVEL="WARNING",
+        METRICS_PORT="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the bench's PostgreSQL database when it does not exist yet."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
+    )
+
+
+def setup_django(env: dict[str, str]) -> None:
+    for key in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "AMQP_URL", "DEBUG", "LOG_LEVEL"):
+        os.environ[key] = env[key]
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def wait_for_port(port: int, deadline_s: float, processes: Processes, name: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        process = processes.running.get(name)
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{name} exited: {processes.log_tail(name)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise StackError(f"{name} not listening on {port} after {deadline_s}s")
+
+
+class Stack:
+    """Web processes, relay and races of one run."""
+
+    def __init__(
+        self,
+        processes: Processes,
+        *,
+        database_url: str,
+        amqp_url: str,
+        web_procs: int,
+    ) -> None:
+        self.processes = processes
+        self.database_url = database_url
+        self.amqp_url = amqp_url
+        self.web_procs = web_procs
+        self.ports = [FIRST_WEB_PORT + i for i in range(web_procs)]
+        self.frames_per_second = 4.0
+        self.races: list = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return stack_env(self.database_url, self.amqp_url, self.frames_per_second)
+
+    def prepare(self) -> None:
+        ensure_database(self.database_url)
+        migrate(self.env)
+        setup_django(self.env)
+
+    # ---- processes ---------------------------------------------------------------------
+
+    def start_web(self) -> None:
+        for i, port in enumerate(self.ports):
+            self.processes.start(
+                f"web{i + 1}",
+                [
+                    str(Path(sys.executable).parent / "daphne"),
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-v",
+                    "0",
+                    "--websocket_timeout",
+                    "86400",
+                    "raceweb.asgi:application",
+                ],
+                self.env,
+            )
+        for i, port in enumerate(self.ports):
+            wait_for_port(port, 60, self.processes, f"web{i + 1}")
+
+    def start_relay(self, frames_per_second: float) -> None:
+        self.processes.stop("relay")
+        self.frames_per_second = frames_per_second
+        self.processes.python("relay", ["manage.py", "relay"], self.env)
+
+    def stop_relay(self) -> None:
+        self.processes.stop("relay")
+
+    def web_pids(self) -> dict[str, int]:
+        return {
+            f"web{i + 1}": self.processes.running[f"web{i + 1}"].pid for i in range(self.web_procs)
+        }
+
+    def relay_pid(self) -> int | None:
+        process = self.processes.running.get("relay")
+        return process.pid if process else None
+
+    def urls(self, slug: str, procs: int | None = None) -> list[str]:
+        return [f"ws://127.0.0.1:{p}/ws/races/{slug}/" for p in self.ports[: procs or None]]
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.ports[0]}"
+
+    # ---- races ---------------------------------------------------------------------------
+
+    def create_race(self, athletes: int, tick_seconds: float, compression: float):
+        from races.course_import import create_race
+        from races.demo import generate_start_list
+
+        slug = f"bench-{secrets.token_hex(4)}"
+        race = create_race(
+            f"Bench {slug}",
+            LONG_COURSE.name,
+            LONG_COURSE.read_bytes(),
+            generate_start_list(athletes, seed=11),
+            slug=slug,
+            tick_seconds=tick_seconds,
+            time_compression=compression,
+            seed=11,
+        )
+        self.races.append(race)
+        return race
+
+    def start_race(self, race, *, backdate_s: float = 0.0):
+        """Start ``race`` like the admin does, but with the bench's publisher, not Celery."""
+        from races import lifecycle
+        from races.models import Race
+
+        hooks = [
+            h for h in lifecycle.on_started if getattr(h, "__name__", "") != "start_simulation"
+        ]
+        saved, lifecycle.on_started[:] = list(lifecycle.on_started), hooks
+        try:
+            race = lifecycle.start_race(race)
+        finally:
+            lifecycle.on_started[:] = saved
+        if backdate_s:
+            started_at = race.started_at - timedelta(seconds=backdate_s)
+            Race.objects.filter(pk=race.pk).update(started_at=started_at)
+            race.refresh_from_db()
+        return race
+
+    def stop_race(self, race) -> None:
+        from races import lifecycle
+        from races.models import Race
+
+        race.refresh_from_db()
+        if race.status == Race.Status.RUNNING:
+            lifecycle.stop_race(race)
+
+    def queue_state(self, race) -> tuple[int, int]:
+        """(messages ready, consumers) of the relay's queue of ``race``."""
+        from kombu import Connection
+
+        with Connection(self.amqp_url, connect_timeout=5) as conn:
+            _, messages, consumers = conn.default_channel.queue_declare(
+                f"relay.race-{race.slug}", passive=True
+            )
+        return messages, consumers
+
+    def wait_relay_consuming(self, race, deadline_s: float = 60) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.processes.running["relay"].poll() is not None:
+                raise StackError(f"relay exited: {self.processes.log_tail('relay')}")
+            if self.queue_state(race)[1] >= 1:
+                return
+            time.sleep(0.3)
+        raise StackError(f"relay not consuming {race.slug} after {deadline_s}s")
+
+    def stored_positions(self, race) -> int:
+        from races.models import Position
+
+        return Position.objects.filter(race_id=race.pk).count()
+
+    def close(self) -> None:
+        """Delete the run's races: rows, exchanges and relay queues."""
+        from kombu import Connection
+
+        if not self.races:
+            return
+        from races.models import Race
+
+        try:
+            with Connection(self.amqp_url, connect_timeout=5) as conn:
+                channel = conn.default_channel
+                for race in self.races:
+                    channel.queue_delete(f"relay.race-{race.slug}")
+                    channel.exchange_delete(f"race-{race.slug}")
+        finally:
+            Race.objects.filter(pk__in=[r.pk for r in self.races]).delete()
+            self.races.clear()
