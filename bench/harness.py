@@ -127,8 +127,9 @@ def profile(run: Run, label: str, pids: dict[str, int], seconds: float) -> None:
     for name, pid in pids.items():
         slug = "".join(c if c.isalnum() else "-" for c in f"{label}-{name}")
         out = run.processes.log_dir / f"profile-{slug}.txt"
-        argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(seconds))]
-        argv += ["--rate", "200", "--format", "raw", "--nonblocking", "--output", str(out)]
+        argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
+        argv += ["--duration", str(int(seconds)), "--rate", "200", "--format", "raw"]
+        argv += ["--nonblocking", "--output", str(out)]
         run.processes.start(f"py-spy-{slug}", argv, run.stack.env)
 
 
