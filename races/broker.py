@@ -22,7 +22,6 @@ import json
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
-CONTROL_EXCHANGE = "raceweb.control"
 RELAY_QUEUE_ARGUMENTS = {"x-single-active-consumer": True}
 CONNECT_TIMEOUT_S = 5
 
@@ -41,7 +40,8 @@ def relay_queue(slug: str) -> Queue:
 
 
 def control_exchange() -> Exchange:
-    return Exchange(CONTROL_EXCHANGE, type="fanout", durable=True)
+    """`raceweb.control` unless RELAY_CONTROL_EXCHANGE says otherwise (tests isolate with it)."""
+    return Exchange(settings.RELAY_CONTROL_EXCHANGE, type="fanout", durable=True)
 
 
 def connection() -> Connection:

@@ -234,6 +234,7 @@ class RelayCore:
             try:
                 if feed.loaded is None or idle:
                     feed.loaded = await self._in_db(live_store.load_race, feed.slug)
+                    logger.info("relay active for %s from frame %s", feed.slug, feed.loaded.frame)
                 frame = await self._apply_and_store(feed, batch)
             except (live_store.UnknownRace, live_store.RaceNotLive) as error:
                 logger.warning("events for race %r dropped: %r", feed.slug, error)

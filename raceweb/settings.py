@@ -174,6 +174,8 @@ else:
 
 CELERY_BROKER_URL = AMQP_URL or "memory://"
 
+# The fanout exchange race status notices go through to the relays.
+RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", "raceweb.control")
 WS_ALLOWED_ORIGINS = envlist("WS_ALLOWED_ORIGINS")
 FRAMES_PER_SECOND = envfloat("FRAMES_PER_SECOND", "4")
 GPX_MAX_BYTES = envint("GPX_MAX_BYTES", str(10 * 1024 * 1024))
