@@ -1,10 +1,12 @@
 // The spectator socket: snapshot, then numbered frames; reconnects on its own.
 //
 // - A lost connection is retried with exponential backoff and full jitter, forever
-//   (a spectator keeps the page open for hours; it must never need a reload).
+//   (a spectator keeps the page open for hours; it must never need a reload). The new
+//   socket asks for what it missed (`?resume=N`, N = last frame applied); the server
+//   answers with the missed frames, or a fresh snapshot when it no longer has them.
 // - Frames are applied in order only. A frame number that skips ahead means frames
-//   were lost: ask the server again with {"type": "resume", "seq": last}; it answers with
-//   the missed frames or a fresh snapshot. Frames already seen are dropped.
+//   were lost: ask again with {"type": "resume", "seq": last}. Frames already seen
+//   are dropped.
 // - A ping every few seconds; a socket that stays silent past the deadline is closed
 //   and reconnected (a half-open TCP connection never reports itself).
 
@@ -73,7 +75,9 @@ export class FrameSocket {
   open() {
     clearTimeout(this.retryTimer);
     this.setState(this.stats.connects ? "reconnecting" : "connecting", { attempt: this.attempt });
-    const socket = new WebSocket(this.url);
+    // Resuming in the URL spares the server a full snapshot when it still has the frames.
+    const resume = this.lastFrame == null ? "" : `${this.url.includes("?") ? "&" : "?"}resume=${this.lastFrame}`;
+    const socket = new WebSocket(this.url + resume);
     this.socket = socket;
     socket.addEventListener("open", () => this.opened(socket));
     socket.addEventListener("message", (event) => this.received(socket, event));
@@ -85,9 +89,8 @@ export class FrameSocket {
     this.stats.connects += 1;
     this.lastHeard = performance.now();
     this.resumeAskedFor = null;
-    // The server sends a snapshot on connect anyway; saying where we were lets it send
-    // only the missed frames when it still has them.
-    if (this.lastFrame != null) this.send({ type: "resume", seq: this.lastFrame });
+    // A resumed socket may have nothing to say yet (no frame missed): it is live now.
+    if (this.lastFrame != null) this.markLive();
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.keepAlive(socket), PING_EVERY_MS);
   }
@@ -96,6 +99,7 @@ export class FrameSocket {
     if (socket !== this.socket) return;
     const at = performance.now();
     this.lastHeard = at;
+    this.attempt = 0; // the server talks: the next failure starts the backoff afresh
     let msg;
     try {
       msg = JSON.parse(event.data);
@@ -140,10 +144,7 @@ export class FrameSocket {
   }
 
   markLive() {
-    if (this.attempt !== 0 || this.state !== "live") {
-      this.attempt = 0;
-      this.setState("live", {});
-    }
+    if (this.state !== "live") this.setState("live", {});
   }
 
   closed(socket, event) {
