@@ -112,6 +112,7 @@ export class FrameSocket {
       this.resumeAskedFor = null;
       this.stats.snapshots += 1;
       msg.receivedAt = at;
+      msg.bytes = event.data.length;
       this.markLive();
       this.onSnapshot(msg);
       return;

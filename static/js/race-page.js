@@ -69,7 +69,7 @@ function onSnapshot(msg) {
   const athletes = state.applySnapshot(msg);
   const present = new Set(athletes.map((a) => a.id));
   for (const id of [...motion.tracks.keys()]) if (!present.has(id)) motion.forget(id);
-  for (const a of athletes) motion.report(a.id, a.lat, a.lon, a.distance_m ?? 0, started, first);
+  for (const a of athletes) report(a, started, first);
   checkpoints = msg.course?.checkpoints ?? checkpoints;
   if (!course && msg.course?.geojson_url) loadCourse(msg.course.geojson_url);
   refreshCategories();
@@ -93,11 +93,22 @@ function onSnapshot(msg) {
   requestAnimationFrame(() => setTimeout(() => {
     metrics.snapshots.push({
       athletes: athletes.length,
+      bytes: msg.bytes,
       received_at: msg.receivedAt ?? started,
       render_ms: rendered - started,
       paint_ms: performance.now() - (msg.receivedAt ?? started),
     });
   }, 0));
+}
+
+/** Feeds an athlete's position to the glide; those not started yet wait at the start. */
+function report(a, now, jump = false) {
+  if (a.lat != null && a.lon != null) {
+    motion.report(a.id, a.lat, a.lon, a.distance_m ?? 0, now, jump);
+  } else if (course?.size) {
+    const start = course.at(0);
+    motion.report(a.id, start.lat, start.lon, 0, now, true);
+  }
 }
 
 function onFrame(msg) {
@@ -106,7 +117,7 @@ function onFrame(msg) {
   const changed = state.applyUpdate(msg);
   let newCategory = false;
   for (const a of changed) {
-    motion.report(a.id, a.lat, a.lon, a.distance_m ?? 0, now);
+    report(a, now);
     newCategory ||= a.category && !colours.categories.includes(a.category);
   }
   if (newCategory) refreshCategories();
@@ -150,6 +161,9 @@ async function loadCourse(url, attempt = 1) {
   }
   map.setCourse(course, checkpoints);
   profile.setCourse(course, checkpoints);
+  const waiting = [...state.athletes.values()].filter((a) => a.lat == null);
+  for (const a of waiting) report(a, performance.now(), true);
+  map.syncAthletes(waiting);
   profile.draw();
 }
 

@@ -60,10 +60,17 @@ export class RaceState {
 
   /** The race clock now: the last reported time, run on at the race's pace while live. */
   clockNow(now = performance.now()) {
-    if (this.clockS == null) return null;
+    if (this.clockS == null) return this.clockFromStart();
     if (this.race?.status !== "running") return this.clockS;
     const wall = Math.min((now - this.clockAt) / 1000, RACE_SECONDS_AHEAD_LIMIT);
     return this.clockS + wall * (this.race.time_compression || 1);
+  }
+
+  /** Before the first position: the race clock from its start time (this device's clock). */
+  clockFromStart() {
+    const started = Date.parse(this.race?.started_at ?? "");
+    if (this.race?.status !== "running" || Number.isNaN(started)) return null;
+    return Math.max(0, ((Date.now() - started) / 1000) * (this.race.time_compression || 1));
   }
 
   counts() {
