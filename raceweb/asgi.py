@@ -7,6 +7,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raceweb.settings")
 django_asgi_app = get_asgi_application()
 
+import autobahn.util  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
@@ -14,6 +15,12 @@ from races.metrics import register_web_collectors  # noqa: E402
 from races.routing import websocket_urlpatterns  # noqa: E402
 
 register_web_collectors()
+
+# autobahn (daphne's WebSocket layer, 26.10) formats the arguments of a debug log call for
+# every frame it sends, debug logging on or not, and colours them with click when click is
+# importable (Celery brings it): about 8 % of a web process's CPU in the fan-out benchmark
+# (py-spy, bench/run.py --profile). Uncoloured, the same arguments cost a fifth of that.
+autobahn.util._HAS_CLICK = False
 
 # No AuthMiddlewareStack: spectators are anonymous, and a session lookup per socket
 # would put the database on every connect. Origins are checked by the sockets.
