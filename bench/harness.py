@@ -479,6 +479,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, help="custom/smoke: positions per athlete per s")
     parser.add_argument("--spectators", type=int, help="custom/smoke: spectators")
     parser.add_argument("--web-procs", type=int, default=2, help="daphne processes")
+    parser.add_argument(
+        "--web-server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="daphne (production); uvicorn only to compare transports, if installed",
+    )
     parser.add_argument("--fps", type=float, default=4.0, help="relay frames/s per race")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
@@ -527,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url=args.database_url,
             amqp_url=args.amqp_url,
             web_procs=args.web_procs,
+            web_server=args.web_server,
         )
         run = Run(args, processes, stack)
         try:

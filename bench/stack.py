@@ -112,8 +112,10 @@ class Stack:
         database_url: str,
         amqp_url: str,
         web_procs: int,
+        web_server: str = "daphne",
     ) -> None:
         self.processes = processes
+        self.web_server = web_server
         self.database_url = database_url
         self.amqp_url = amqp_url
         self.web_procs = web_procs
@@ -132,24 +134,20 @@ class Stack:
 
     # ---- processes ---------------------------------------------------------------------
 
+    def web_command(self, port: int) -> list[str]:
+        """daphne as in production; uvicorn only to compare transports (not a dependency)."""
+        tools = Path(sys.executable).parent
+        if self.web_server == "uvicorn":
+            command = [str(tools / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
+            command += ["--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log"]
+        else:
+            command = [str(tools / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
+            command += ["--websocket_timeout", "86400"]
+        return [*command, "raceweb.asgi:application"]
+
     def start_web(self) -> None:
         for i, port in enumerate(self.ports):
-            self.processes.start(
-                f"web{i + 1}",
-                [
-                    str(Path(sys.executable).parent / "daphne"),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-v",
-                    "0",
-                    "--websocket_timeout",
-                    "86400",
-                    "raceweb.asgi:application",
-                ],
-                self.env,
-            )
+            self.processes.start(f"web{i + 1}", self.web_command(port), self.env)
         for i, port in enumerate(self.ports):
             wait_for_port(port, 60, self.processes, f"web{i + 1}")
 
