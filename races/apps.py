@@ -6,12 +6,13 @@ class RacesConfig(AppConfig):
     verbose_name = "Races"
 
     def ready(self) -> None:
-        from races import broker, lifecycle
+        from races import broker, lifecycle, tasks
 
         # Run after the status change commits, in this order. The exchange and the relay's
         # queue must exist before anything can publish: the simulation is enqueued after
         # declare_race (append its hook below these).
         lifecycle.on_started.append(broker.declare_race)
         lifecycle.on_started.append(broker.notify_relay)
+        lifecycle.on_started.append(tasks.start_simulation)
         lifecycle.on_stopped.append(broker.notify_relay)
         lifecycle.on_reset.append(broker.notify_relay)

@@ -77,7 +77,17 @@ def schedule_race(race: Race) -> Race:
 
 
 def start_race(race: Race) -> Race:
-    return _change(race, Status.RUNNING, on_started, started_at=timezone.now(), finished_at=None)
+    # A fresh simulation: nobody owns it yet and no tick is published.
+    return _change(
+        race,
+        Status.RUNNING,
+        on_started,
+        started_at=timezone.now(),
+        finished_at=None,
+        sim_owner="",
+        sim_tick=-1,
+        sim_heartbeat=None,
+    )
 
 
 def stop_race(race: Race) -> Race:

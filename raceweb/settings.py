@@ -173,6 +173,13 @@ else:
     }
 
 CELERY_BROKER_URL = AMQP_URL or "memory://"
+# The simulation (races/simulation.py, races/tasks.py): a race runs as a chain of
+# segment tasks of SIMULATION_SEGMENT_SECONDS on SIMULATION_QUEUE; the watchdog restarts
+# a running race whose heartbeat is older than SIMULATION_STALE_SECONDS.
+SIMULATION_QUEUE = os.getenv("SIMULATION_QUEUE", "simulation")
+SIMULATION_SEGMENT_SECONDS = envfloat("SIMULATION_SEGMENT_SECONDS", "30")
+SIMULATION_STALE_SECONDS = envfloat("SIMULATION_STALE_SECONDS", "15")
+SIMULATION_WATCHDOG_SECONDS = envfloat("SIMULATION_WATCHDOG_SECONDS", "5")
 
 # The fanout exchange race status notices go through to the relays.
 RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", "raceweb.control")

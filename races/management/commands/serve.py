@@ -15,6 +15,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: str, **options):
         from daphne.cli import CommandLineInterface
+        from django.conf import settings
+
+        if settings.EMBEDDED:
+            from races import embedded_simulation
+
+            embedded_simulation.start()  # the demo races move without Celery or RabbitMQ
 
         sys.argv = ["daphne"]
         CommandLineInterface().run(

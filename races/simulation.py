@@ -1,0 +1,158 @@
+"""Runs a race's simulation from the database: who publishes it, and up to which tick.
+
+The same ``run_segment`` drives a race in a Celery segment task and in the embedded
+runner. Ownership and progress live on the race row:
+
+- ``sim_owner`` names the one segment that may publish. A segment *claims* the race when
+  the owner is its predecessor (or itself, when a lost worker's task is delivered again);
+  any other copy, and any segment of an older ``generation``, is refused.
+- Every tick starts with one UPDATE that refreshes ``sim_heartbeat``, records ``sim_tick``
+  and matches only while the race is still running, of the same generation, owned by
+  this segment. Zero rows means Stop, reset or a newer owner: stop before publishing.
+- Positions are a pure function of race time, so whoever carries on publishes from
+  ``sim_tick`` to the race clock in one step and goes on from there.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from races import lifecycle
+from races.models import Checkpoint, Race
+from simulator.clock import race_seconds, tick_at, wall_time_of
+from simulator.geometry import Course
+from simulator.pacing import AthleteSpec
+from simulator.publishers import Publisher
+from simulator.race import CheckpointSpec, RaceSimulation
+
+logger = logging.getLogger(__name__)
+
+# Even when ticks are far apart, check for Stop and refresh the heartbeat this often.
+MAX_IDLE_S = 1.0
+_CACHE_SIZE = 8
+_cache: OrderedDict[tuple[int, int], RaceSimulation] = OrderedDict()
+
+
+class Outcome(enum.Enum):
+    CONTINUE = "continue"  # the segment's time is up; the race goes on in a successor
+    FINISHED = "finished"  # every athlete is done; the race is marked finished
+    STOPPED = "stopped"  # stopped, reset, restarted, or another segment owns it
+    REFUSED = "refused"  # could not claim the race at all
+
+
+def simulation_for(race: Race) -> RaceSimulation:
+    """The race's simulation, built once per process and generation."""
+    key = (race.pk, race.generation)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    checkpoints = list(race.checkpoints.all())
+    finish = next((c for c in checkpoints if c.kind == Checkpoint.Kind.FINISH), None)
+    simulation = RaceSimulation(
+        slug=race.slug,
+        course=Course(race.course.points),
+        checkpoints=[
+            CheckpointSpec(c.name, c.distance_m)
+            for c in checkpoints
+            if c.kind == Checkpoint.Kind.CHECKPOINT
+        ],
+        athletes=[
+            AthleteSpec(a.pk, a.bib, a.name, a.gender, a.category, a.flat_pace_s_per_km)
+            for a in race.athletes.order_by("pk")
+        ],
+        seed=race.seed,
+        tick_seconds=race.tick_seconds,
+        started_at=race.started_at,
+        finish_name=finish.name if finish else "Finish",
+    )
+    _cache[key] = simulation
+    while len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return simulation
+
+
+def claim(race_id: int, generation: int, owner: str, predecessor: str) -> bool:
+    """Take over publishing a running race from ``predecessor`` (or keep it)."""
+    return bool(
+        Race.objects.filter(
+            pk=race_id,
+            generation=generation,
+            status=Race.Status.RUNNING,
+            sim_owner__in=[predecessor, owner],
+        ).update(sim_owner=owner, sim_heartbeat=timezone.now())
+    )
+
+
+def still_mine(race_id: int, generation: int, owner: str, tick: int) -> bool:
+    """Record progress and heartbeat; False once the race is no longer ours to publish."""
+    return bool(
+        Race.objects.filter(
+            pk=race_id, generation=generation, status=Race.Status.RUNNING, sim_owner=owner
+        ).update(sim_tick=tick, sim_heartbeat=timezone.now())
+    )
+
+
+def stale_races(stale_after_s: float, now: datetime | None = None) -> list[Race]:
+    """Running races whose simulation has not reported for ``stale_after_s`` seconds."""
+    before = (now or timezone.now()) - timedelta(seconds=stale_after_s)
+    return list(
+        Race.objects.filter(status=Race.Status.RUNNING).filter(
+            Q(sim_heartbeat__lt=before) | Q(sim_heartbeat__isnull=True, started_at__lt=before)
+        )
+    )
+
+
+def run_segment(
+    race_id: int,
+    generation: int,
+    *,
+    owner: str,
+    predecessor: str,
+    publisher: Publisher,
+    budget_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """Publish the race's ticks as the race clock reaches them, for about ``budget_s``."""
+    if not claim(race_id, generation, owner, predecessor):
+        return Outcome.REFUSED
+    race = Race.objects.select_related("course").get(pk=race_id)
+    simulation = simulation_for(race)
+    published = race.sim_tick
+    stop_at = time.monotonic() + budget_s
+    while True:
+        if not still_mine(race_id, generation, owner, published):
+            return Outcome.STOPPED
+        clock_s = race_seconds(race.started_at, timezone.now(), race.time_compression)
+        due = min(tick_at(clock_s, race.tick_seconds), simulation.last_tick)
+        if due > published:
+            publisher.publish(race.exchange_name, simulation.events(published, due))
+            published = due
+            if published >= simulation.last_tick:
+                return _finish(race, generation, owner, published)
+        remaining = stop_at - time.monotonic()
+        if remaining <= 0:
+            return Outcome.CONTINUE
+        next_tick = wall_time_of(
+            race.started_at, (published + 1) * race.tick_seconds, race.time_compression
+        )
+        wait = (next_tick - timezone.now()).total_seconds()
+        sleep(min(max(wait, 0.0), MAX_IDLE_S, remaining))
+
+
+def _finish(race: Race, generation: int, owner: str, tick: int) -> Outcome:
+    if not still_mine(race.pk, generation, owner, tick):
+        return Outcome.STOPPED
+    try:
+        lifecycle.finish_race(race)
+    except lifecycle.TransitionRefused:
+        return Outcome.STOPPED  # stopped between the last tick and now
+    logger.info("race %s: every athlete is done after tick %d", race.slug, tick)
+    return Outcome.FINISHED

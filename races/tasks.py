@@ -1,0 +1,71 @@
+"""Celery tasks: a race runs as a chain of short segments; a watchdog revives dead chains.
+
+Each ``simulate_race`` task publishes about ``SIMULATION_SEGMENT_SECONDS`` of ticks and
+then enqueues its successor, naming itself as the predecessor. A stopped race, a newer
+generation or another owner ends the chain (races/simulation.py). A worker that dies
+mid-segment gets its task delivered again (late ack, rejected on worker loss); the
+watchdog covers what is left, e.g. a chain whose successor was never enqueued.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from races import simulation
+from races.models import Race
+from simulator.publishers import shared_amqp_publisher
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_segment(race_id: int, generation: int, predecessor: str = "") -> None:
+    """Queue one segment on the broker and queue that the settings name at call time."""
+    with simulate_race.app.connection_for_write(settings.AMQP_URL) as connection:
+        simulate_race.apply_async(
+            (race_id, generation),
+            {"predecessor": predecessor},
+            queue=settings.SIMULATION_QUEUE,
+            connection=connection,
+        )
+
+
+@shared_task(bind=True, name="races.tasks.simulate_race")
+def simulate_race(self, race_id: int, generation: int, predecessor: str = "") -> str:
+    """One segment of a race's simulation."""
+    owner = self.request.id
+    outcome = simulation.run_segment(
+        race_id,
+        generation,
+        owner=owner,
+        predecessor=predecessor,
+        publisher=shared_amqp_publisher(settings.AMQP_URL),
+        budget_s=settings.SIMULATION_SEGMENT_SECONDS,
+    )
+    if outcome is simulation.Outcome.CONTINUE:
+        enqueue_segment(race_id, generation, predecessor=owner)
+    logger.info("race %s generation %s segment %s: %s", race_id, generation, owner, outcome.value)
+    return outcome.value
+
+
+@shared_task(name="races.tasks.watchdog")
+def watchdog() -> int:
+    """Restart every running race whose simulation has gone quiet."""
+    restarted = 0
+    for race in simulation.stale_races(settings.SIMULATION_STALE_SECONDS):
+        logger.warning("race %s: no heartbeat since %s, restarting", race.slug, race.sim_heartbeat)
+        enqueue_segment(race.pk, race.generation, predecessor=race.sim_owner)
+        restarted += 1
+    return restarted
+
+
+def start_simulation(race: Race) -> None:
+    """lifecycle.on_started hook (after commit): run the race on Celery or in-process."""
+    if settings.EMBEDDED:
+        from races import embedded_simulation
+
+        embedded_simulation.wake()
+        return
+    enqueue_segment(race.pk, race.generation)

@@ -1,0 +1,39 @@
+"""The Celery application: simulation segments and the watchdog, on their own queue.
+
+Reliability settings (DESIGN.md, "Traps"): a task is acknowledged only after it ran
+(``task_acks_late``) and put back when its worker process dies (``task_reject_on_worker_
+lost``), each worker process reserves one task at a time (prefetch 1), and no task runs
+anywhere near RabbitMQ's 30-minute consumer timeout (segments last seconds).
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raceweb.settings")
+
+from django.conf import settings
+
+app = Celery("raceweb")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    broker_url=settings.CELERY_BROKER_URL,
+    broker_connection_retry_on_startup=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_default_queue=settings.SIMULATION_QUEUE,
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    task_ignore_result=True,
+    task_time_limit=settings.SIMULATION_SEGMENT_SECONDS + 300,
+    beat_schedule={
+        "simulation-watchdog": {
+            "task": "races.tasks.watchdog",
+            "schedule": settings.SIMULATION_WATCHDOG_SECONDS,
+            "options": {"expires": settings.SIMULATION_WATCHDOG_SECONDS},
+        }
+    },
+)
+app.autodiscover_tasks()
