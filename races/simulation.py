@@ -139,7 +139,9 @@ def run_segment(
                 return _finish(race, generation, owner, published)
         remaining = stop_at - time.monotonic()
         if remaining <= 0:
-            return Outcome.CONTINUE
+            # Record the last tick, so the successor starts after it rather than repeat it.
+            mine = still_mine(race_id, generation, owner, published)
+            return Outcome.CONTINUE if mine else Outcome.STOPPED
         next_tick = wall_time_of(
             race.started_at, (published + 1) * race.tick_seconds, race.time_compression
         )

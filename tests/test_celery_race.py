@@ -1,0 +1,281 @@
+"""Races on the real RabbitMQ with real Celery workers started as subprocesses.
+
+Each test gets its own Celery queue and race slug, listens on a queue bound to the
+race's fanout ``race-<slug>`` and polls for what it expects, with deadlines.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from kombu import Connection, Consumer, Exchange, Queue
+
+from races import lifecycle, tasks
+from races.models import Race
+from simulator.clock import race_seconds, tick_at
+from tests.factories import make_race
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_FIELDS = {
+    "athlete", "gender", "race", "location", "elevation", "time", "event",
+    "bib", "athlete_id", "seq", "distance_m", "speed_mps",
+}  # fmt: skip
+
+
+def worker_database_url() -> str:
+    db = connection.settings_dict
+    if "sqlite" in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Worker:
+    """``celery worker`` in its own process group, logging to a file."""
+
+    def __init__(self, queue: str, amqp_url: str, log: Path) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "raceweb.settings",
+            "DATABASE_URL": worker_database_url(),
+            "AMQP_URL": amqp_url,
+            "SIMULATION_QUEUE": queue,
+            "SIMULATION_SEGMENT_SECONDS": "2",
+        }
+        self.log = log
+        command = [
+            sys.executable, "-m", "celery", "-A", "raceweb", "worker", "-Q", queue,
+            "-c", "1", "--prefetch-multiplier", "1", "-n", f"{uuid.uuid4().hex[:8]}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+        ]  # fmt: skip
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_for(lambda: " ready." in self.text(), 60, f"worker ready (log {log})")
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children, as a crashed machine would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+class Listener:
+    """A private queue bound to a race's fanout; collects every event that arrives."""
+
+    def __init__(self, amqp_url: str, exchange_name: str) -> None:
+        self.connection = Connection(amqp_url)
+        self.exchange = Exchange(exchange_name, type="fanout", durable=True, auto_delete=False)
+        queue = Queue(f"test.{exchange_name}", self.exchange, exclusive=True, auto_delete=True)
+        self.events: list[dict] = []
+        self.consumer = Consumer(
+            self.connection, [queue], callbacks=[self._on_message], accept=["json"]
+        )
+        self.consumer.consume()
+
+    def _on_message(self, body, message) -> None:
+        self.events.append(body)
+        message.ack()
+
+    def until(self, condition: Callable[[list[dict]], object], seconds: float, what: str):
+        def check():
+            self.drain(quiet_s=0.05)
+            return condition(self.events)
+
+        return wait_for(check, seconds, what)
+
+    def drain(self, quiet_s: float = 0.3) -> None:
+        """Take whatever the broker holds for us; ``quiet_s`` without a message ends it."""
+        while True:
+            try:
+                self.connection.drain_events(timeout=quiet_s)
+            except TimeoutError:
+                return
+
+    def close(self) -> None:
+        self.exchange(self.connection.default_channel).delete()
+        self.connection.close()
+
+
+@pytest.fixture
+def broker(rabbitmq_url, settings, tmp_path):
+    """Settings pointing at RabbitMQ, a private Celery queue, and worker/listener factories."""
+    queue = f"simulation-test-{uuid.uuid4().hex[:8]}"
+    settings.AMQP_URL, settings.EMBEDDED, settings.SIMULATION_QUEUE = rabbitmq_url, False, queue
+    workers: list[Worker] = []
+    listeners: list[Listener] = []
+
+    class Broker:
+        url = rabbitmq_url
+
+        @staticmethod
+        def worker() -> Worker:
+            workers.append(Worker(queue, rabbitmq_url, tmp_path / f"worker{len(workers)}.log"))
+            return workers[-1]
+
+        @staticmethod
+        def listen(race: Race) -> Listener:
+            listeners.append(Listener(rabbitmq_url, race.exchange_name))
+            return listeners[-1]
+
+        @staticmethod
+        def purge() -> int:
+            with Connection(rabbitmq_url) as conn:
+                return conn.default_channel.queue_purge(queue) or 0
+
+        @staticmethod
+        def waiting() -> int:
+            with Connection(rabbitmq_url) as conn:
+                return conn.default_channel.queue_declare(queue, passive=True).message_count
+
+    yield Broker
+    for worker in workers:
+        worker.kill()
+    for listener in listeners:
+        listener.close()
+    with Connection(rabbitmq_url) as conn:
+        conn.default_channel.queue_delete(queue)
+        conn.default_channel.exchange_delete(queue)
+
+
+def race_for(compression: float, tick_seconds: float = 5.0) -> Race:
+    slug = f"celery-{uuid.uuid4().hex[:10]}"
+    return make_race(
+        name=slug, slug=slug, athletes=3, seed=2026,
+        time_compression=compression, tick_seconds=tick_seconds,
+    )  # fmt: skip
+
+
+def tick_of(event: dict, race: Race) -> int:
+    elapsed = (datetime.fromisoformat(event["time"]) - race.started_at).total_seconds()
+    return round(elapsed / race.tick_seconds)
+
+
+def clock_tick(race: Race) -> int:
+    return tick_at(
+        race_seconds(race.started_at, timezone.now(), race.time_compression), race.tick_seconds
+    )
+
+
+def running_ticks(events: list[dict], race: Race) -> list[int]:
+    return [tick_of(e, race) for e in events if e["event"] == "running"]
+
+
+def test_a_started_race_publishes_every_kind_of_event_in_the_contract(broker):
+    race = race_for(compression=1000.0, tick_seconds=10.0)  # 14 km in a few seconds
+    listener = broker.listen(race)
+    worker = broker.worker()
+    race = lifecycle.start_race(race)
+
+    def everyone_done(events):
+        return sum(e["event"] in ("finish", "dnf") for e in events) == 3
+
+    listener.until(everyone_done, 90, "finish or DNF of all three athletes")
+    wait_for(
+        lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED, 10, "race finished"
+    )
+    events = listener.events
+    assert {"start", "running", "checkpoint", "finish"} <= {e["event"] for e in events}
+    for e in events:
+        assert CONTRACT_FIELDS <= set(e) and e["race"] == race.exchange_name
+        assert set(e["location"]) == {"latitude", "longitude"} and e["time"].endswith("Z")
+    checkpoints = [e for e in events if e["event"] == "checkpoint"]
+    assert {e["checkpoint"] for e in checkpoints} == {"5 km", "10 km"}
+    assert all(e["split_s"] > 0 for e in checkpoints)
+    assert len({e["seq"] for e in events}) == len(events)
+    assert worker.text().count(": continue") >= 1  # it ran as a chain of segments
+
+
+def test_stop_ends_publication_within_two_ticks(broker):
+    race = race_for(compression=20.0)  # a tick every 0.25 s
+    listener = broker.listen(race)
+    worker = broker.worker()
+    race = lifecycle.start_race(race)
+    listener.until(lambda ev: max(running_ticks(ev, race), default=0) >= 4, 60, "tick 4")
+
+    lifecycle.stop_race(race)
+    stop_tick = clock_tick(race)
+    wait_for(lambda: ": stopped" in worker.text(), 20, "the segment to see the Stop")
+    # Publisher confirms: all the segment published is in our queue by now.
+    listener.drain()
+    assert max(running_ticks(listener.events, race)) <= stop_tick + 2
+
+
+def test_a_killed_worker_is_replaced_and_the_race_goes_on_from_its_clock(broker):
+    race = race_for(compression=20.0)
+    listener = broker.listen(race)
+    first = broker.worker()
+    race = lifecycle.start_race(race)
+    listener.until(lambda ev: max(running_ticks(ev, race), default=0) >= 8, 60, "tick 8")
+
+    first.kill()
+    seen = len(listener.events)
+    killed_at = max(running_ticks(listener.events, race))
+    broker.worker()
+    resumed_at = clock_tick(race)
+    listener.until(
+        lambda ev: max(running_ticks(ev, race)) >= resumed_at + 8, 60, "8 ticks after restart"
+    )
+    lifecycle.stop_race(race)
+
+    after = listener.events[seen:]
+    assert not [e for e in after if e["event"] == "start"]  # never a run from zero
+    ticks = running_ticks(after, race)
+    assert min(ticks) >= killed_at - 1  # at most the last tick again
+    # The first batch of the new worker jumps to the clock, it does not replay the pause.
+    jump = [t for t in ticks if t > killed_at + 1]
+    assert jump and jump[0] >= resumed_at - 1
+    by_athlete: dict[int, list[float]] = {}
+    for e in listener.events:
+        by_athlete.setdefault(e["athlete_id"], []).append(e["distance_m"])
+    assert all(d == sorted(d) for d in by_athlete.values())
+
+
+def test_the_watchdog_restarts_a_race_whose_chain_died(broker, settings):
+    race = race_for(compression=20.0)
+    listener = broker.listen(race)
+    first = broker.worker()
+    race = lifecycle.start_race(race)
+    listener.until(lambda ev: max(running_ticks(ev, race), default=0) >= 4, 60, "tick 4")
+
+    first.kill()
+    wait_for(broker.waiting, 10, "the broker to requeue the killed worker's segment")
+    broker.purge()  # the chain is now dead: no task left for this race
+    seen = len(listener.events)
+    settings.SIMULATION_STALE_SECONDS = 1.0
+    assert wait_for(tasks.watchdog, 10, "the watchdog to find the silent race") == 1
+    broker.worker()
+    restarted_at = clock_tick(race)
+    listener.until(
+        lambda ev: max(running_ticks(ev, race)) >= restarted_at + 4, 60, "ticks after restart"
+    )
+    lifecycle.stop_race(race)
+    after = listener.events[seen:]
+    assert not [e for e in after if e["event"] == "start"]
+    assert min(running_ticks(after, race)) >= restarted_at - 1
