@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from races import lifecycle
+from races import lifecycle, metrics
 from races.models import Checkpoint, Race
 from simulator.clock import race_seconds, tick_at, wall_time_of
 from simulator.geometry import Course
@@ -133,7 +133,7 @@ def run_segment(
         clock_s = race_seconds(race.started_at, timezone.now(), race.time_compression)
         due = min(tick_at(clock_s, race.tick_seconds), simulation.last_tick)
         if due > published:
-            publisher.publish(race.exchange_name, simulation.events(published, due))
+            _publish_ticks(race, simulation, publisher, published, due)
             published = due
             if published >= simulation.last_tick:
                 return _finish(race, generation, owner, published)
@@ -149,6 +149,19 @@ def run_segment(
         sleep(min(max(wait, 0.0), MAX_IDLE_S, remaining))
 
 
+def _publish_ticks(
+    race: Race, simulation: RaceSimulation, publisher: Publisher, after: int, upto: int
+) -> None:
+    began = time.monotonic()
+    events = simulation.events(after, upto)
+    computed = time.monotonic()
+    publisher.publish(race.exchange_name, events)
+    done = time.monotonic()
+    metrics.WORKER_PUBLISH_CONFIRM_SECONDS.observe(done - computed)
+    metrics.positions_published(race.slug, len(events))
+    metrics.tick_finished(done - began, race.tick_seconds / race.time_compression)
+
+
 def _finish(race: Race, generation: int, owner: str, tick: int) -> Outcome:
     if not still_mine(race.pk, generation, owner, tick):
         return Outcome.STOPPED
@@ -157,4 +170,5 @@ def _finish(race: Race, generation: int, owner: str, tick: int) -> Outcome:
     except lifecycle.TransitionRefused:
         return Outcome.STOPPED  # stopped between the last tick and now
     logger.info("race %s: every athlete is done after tick %d", race.slug, tick)
+    metrics.forget_race(race.slug)
     return Outcome.FINISHED

@@ -2,8 +2,13 @@
 
 Reliability settings (DESIGN.md, "Traps"): a task is acknowledged only after it ran
 (``task_acks_late``) and put back when its worker process dies (``task_reject_on_worker_
-lost``), each worker process reserves one task at a time (prefetch 1), and no task runs
-anywhere near RabbitMQ's 30-minute consumer timeout (segments last seconds).
+lost``), each worker reserves one task per slot (prefetch 1), and no task runs anywhere
+near RabbitMQ's 30-minute consumer timeout (segments last seconds).
+
+Segments mostly wait for the next tick, so the pool is threads: one process runs several
+races over one AMQP connection, and its /metrics (started when the worker is ready)
+sees what the tasks record. A killed worker drops its connection and RabbitMQ hands its
+unacknowledged segments to another worker.
 """
 
 import os
@@ -14,6 +19,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raceweb.settings")
 
 from django.conf import settings
 
+from races.metrics_server import connect_celery_signals
+
 app = Celery("raceweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -22,6 +29,8 @@ app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
+    worker_pool="threads",
+    worker_concurrency=settings.SIMULATION_CONCURRENCY,
     task_default_queue=settings.SIMULATION_QUEUE,
     task_serializer="json",
     accept_content=["json"],
@@ -37,3 +46,4 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+connect_celery_signals()

@@ -180,6 +180,7 @@ SIMULATION_QUEUE = os.getenv("SIMULATION_QUEUE", "simulation")
 SIMULATION_SEGMENT_SECONDS = envfloat("SIMULATION_SEGMENT_SECONDS", "30")
 SIMULATION_STALE_SECONDS = envfloat("SIMULATION_STALE_SECONDS", "15")
 SIMULATION_WATCHDOG_SECONDS = envfloat("SIMULATION_WATCHDOG_SECONDS", "5")
+SIMULATION_CONCURRENCY = envint("SIMULATION_CONCURRENCY", "8")  # races per worker process
 
 # The fanout exchange race status notices go through to the relays.
 RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", "raceweb.control")

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
@@ -68,12 +69,17 @@ class AmqpPublisher:
         self._confirmed = 0  # every tag up to here is confirmed
         self._early: set[int] = set()  # confirmed out of order, beyond _confirmed
         self._nacked = False
+        self._lock = threading.Lock()  # one channel, shared by a worker's threads
 
     def publish(self, exchange: str, events: Sequence[Event]) -> None:
         """Send ``events`` to ``exchange`` and return once the broker confirmed all."""
         if not events:
             return
         bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
+        with self._lock:
+            self._publish_with_retries(exchange, bodies)
+
+    def _publish_with_retries(self, exchange: str, bodies: list[bytes]) -> None:
         deadline = time.monotonic() + self._retry_for_s
         pause = 0.2
         while True:
@@ -89,7 +95,8 @@ class AmqpPublisher:
                 pause = min(pause * 2, 5.0)
 
     def close(self) -> None:
-        self._reset()
+        with self._lock:
+            self._reset()
 
     def _send(self, exchange: str, bodies: list[bytes]) -> None:
         channel = self._ensure_channel()
