@@ -119,7 +119,9 @@ class Listener:
                 return
 
     def close(self) -> None:
-        self.exchange(self.connection.default_channel).delete()
+        channel = self.connection.default_channel
+        channel.queue_delete(f"relay.{self.exchange.name}")  # declared by Start for the relay
+        self.exchange(channel).delete()
         self.connection.close()
 
 
