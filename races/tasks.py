@@ -22,13 +22,19 @@ logger = logging.getLogger(__name__)
 
 
 def enqueue_segment(race_id: int, generation: int, predecessor: str = "") -> None:
-    """Queue one segment on the broker and queue that the settings name at call time."""
+    """Queue one segment on the broker and queue that the settings name at call time.
+
+    A segment nobody picked up for a while expires in the broker: by then the watchdog
+    has queued a fresh one, and a race that no longer exists leaves no task behind.
+    """
+    expires_s = settings.SIMULATION_SEGMENT_SECONDS + 4 * settings.SIMULATION_STALE_SECONDS
     with simulate_race.app.connection_for_write(settings.AMQP_URL) as connection:
         simulate_race.apply_async(
             (race_id, generation),
             {"predecessor": predecessor},
             queue=settings.SIMULATION_QUEUE,
             connection=connection,
+            expires=expires_s,
         )
 
 
