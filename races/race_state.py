@@ -50,6 +50,10 @@ CHECKPOINT_TOLERANCE_M = 0.5
 DEFAULT_MAX_SPEED_MPS = 12.0
 
 
+# Positions store seq in a 64-bit column: a larger one would fail the whole batch's insert.
+MAX_SEQ = 2**63 - 1
+
+
 class InvalidEvent(ValueError):
     """An event the relay cannot use; the message says why."""
 
@@ -258,7 +262,7 @@ class RaceState:
         if seq <= athlete.last_seq:
             return None
         kind = event.get("event")
-        if kind not in EVENT_KINDS:
+        if not isinstance(kind, str) or kind not in EVENT_KINDS:
             raise InvalidEvent(f"unknown event kind {kind!r}")
         time_text = event.get("time")
         time = _parse_time(time_text)
@@ -372,11 +376,15 @@ class RaceState:
     def _find_athlete(self, event: Mapping) -> _Athlete:
         athlete_id = event.get("athlete_id")
         if athlete_id is not None:
+            if isinstance(athlete_id, bool) or not isinstance(athlete_id, int):
+                raise InvalidEvent(f"athlete_id must be an integer, not {athlete_id!r:.40}")
             athlete = self._athletes.get(athlete_id)
         elif event.get("bib") is not None:
             athlete = self._by_bib.get(str(event["bib"]))
+        elif isinstance(event.get("athlete"), str):
+            athlete = self._by_name.get(event["athlete"])
         else:
-            athlete = self._by_name.get(event.get("athlete"))
+            athlete = None
         if athlete is None:
             raise InvalidEvent(
                 f"athlete not on the start list: id={athlete_id!r} bib={event.get('bib')!r} "
@@ -603,4 +611,6 @@ def _required_int(data: Mapping, key: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent(f"{key} must be an integer")
+    if not 0 <= value <= MAX_SEQ:
+        raise InvalidEvent(f"{key} {value:.3g} is outside 0 to 2**63 - 1")
     return value

@@ -206,7 +206,14 @@ class RelayCore:
             began = time.monotonic()
             busy = [feed for feed in self.feeds.values() if feed.inbox]
             if busy:
-                await asyncio.gather(*(self.flush(feed) for feed in busy))
+                results = await asyncio.gather(
+                    *(self.flush(feed) for feed in busy), return_exceptions=True
+                )
+                # One race's unexpected failure must not stop the frames of every race.
+                for feed, result in zip(busy, results, strict=True):
+                    if isinstance(result, Exception):
+                        self.stats.store_failures += 1
+                        logger.error("race %s: frame failed", feed.slug, exc_info=result)
             self.stats.last_flush_s = time.monotonic() - began
             await asyncio.sleep(max(self.interval - self.stats.last_flush_s, 0.0))
 
@@ -332,11 +339,11 @@ class RelayCore:
 def _decode(event: Event) -> tuple[dict, str | None]:
     if isinstance(event, dict):
         return event, None
-    text = event.decode() if isinstance(event, bytes) else event
     try:
+        text = event.decode() if isinstance(event, bytes) else event
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidEvent(f"not JSON: {error}") from error
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise InvalidEvent(f"not JSON: {str(error)[:200]}") from error
     if not isinstance(data, dict):
         raise InvalidEvent("an event must be a JSON object")
     return data, text
