@@ -29,7 +29,7 @@ from django.conf import settings
 from django.http.request import validate_host
 
 from races import hub as hubs
-from races import live_store
+from races import live_store, metrics
 from races.relay import dumps
 
 logger = logging.getLogger(__name__)
@@ -90,23 +90,32 @@ def query_param(scope: dict, name: str) -> str | None:
 class Socket:
     """Base: handshake with the Origin check, then a receive loop until disconnect."""
 
+    endpoint = ""  # the `endpoint` label of the WebSocket metrics (races.metrics.ENDPOINTS)
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
         if not origin_allowed(scope):
+            metrics.websocket_error(self.endpoint, "origin")
             await send({"type": "websocket.close", "code": 403})
             return
         await send({"type": "websocket.accept"})
+        metrics.websocket_connected(self.endpoint)
         try:
             await self.serve(scope, receive, send)
         except BadMessage as error:
             logger.info("closing a socket: %s", error)
+            metrics.websocket_error(self.endpoint, "bad_message")
             await send({"type": "websocket.close", "code": CLOSE_BAD_MESSAGE})
         except live_store.UnknownRace:
+            metrics.websocket_error(self.endpoint, "unknown_race")
             await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_RACE})
         except hubs.HubUnavailable:
+            metrics.websocket_error(self.endpoint, "layer_unavailable")
             await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+        finally:
+            metrics.websocket_disconnected(self.endpoint)
 
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         raise NotImplementedError
@@ -123,6 +132,8 @@ class Socket:
 
 
 class RaceSocket(Socket):
+    endpoint = "race"
+
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         slug = scope["url_route"]["kwargs"]["slug"]
         hub = await hubs.race_hub(slug)
@@ -145,6 +156,8 @@ class RaceSocket(Socket):
 
 
 class RaceListSocket(Socket):
+    endpoint = "races"
+
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         hub = await hubs.race_list_hub()
         spectator = hubs.Spectator(send)
@@ -163,6 +176,8 @@ class RaceListSocket(Socket):
 
 class SeedSocket(Socket):
     """The seed system's `ws?race=race-<slug>` and `ws?race=all`; client text is ignored."""
+
+    endpoint = "seed"
 
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         race = query_param(scope, "race")

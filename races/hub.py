@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from races import live_store
+from races import live_store, metrics
 from races.race_state import leaderboard_sort_key
 from races.relay import RACES_GROUP, SEED_GROUP, dumps, race_group
 
@@ -84,6 +85,8 @@ def text_message(text: str) -> dict:
 class GroupHub:
     """A layer subscription shared by the sockets of one process."""
 
+    endpoint = ""  # the `endpoint` label of its metrics (races.metrics.ENDPOINTS)
+
     def __init__(self, group: str) -> None:
         self.group = group
         self.layer = get_channel_layer()
@@ -121,15 +124,29 @@ class GroupHub:
     async def handle(self, message: dict) -> None:
         raise NotImplementedError
 
-    async def broadcast(self, message: dict, spectators: tuple[Spectator, ...] | None = None):
+    async def broadcast(
+        self,
+        message: dict,
+        spectators: tuple[Spectator, ...] | None = None,
+        *,
+        positions: int = 0,
+    ) -> int:
+        """Send `message` to the spectators; return how many got it (or will, from their
+        backlog). `positions`: athlete positions the message carries, for the metrics."""
+        handed = 0
         for spectator in self.spectators if spectators is None else spectators:
             if spectator.backlog is None:
                 try:
                     await spectator.send(message)
                 except Exception:  # the socket went away; its own task cleans up
                     logger.debug("send to a closed socket of %s", self.group)
+                    continue
             else:
                 spectator.backlog.append(message)
+            handed += 1
+        if handed:
+            metrics.frames_sent(self.endpoint, handed, positions)
+        return handed
 
     def add(self, spectator: Spectator) -> None:
         if self._linger is not None:
@@ -165,6 +182,8 @@ class GroupHub:
 
 class RaceHub(GroupHub):
     """All spectators of one race in this process (protocol: docs/ARCHITECTURE.md)."""
+
+    endpoint = "race"
 
     def __init__(self, slug: str) -> None:
         super().__init__(race_group(slug))
@@ -204,6 +223,7 @@ class RaceHub(GroupHub):
     def snapshot_message(self) -> dict:
         """The `snapshot` message at the current frame, serialized once per frame."""
         if self._snapshot is None or self._snapshot[0] != self.frame:
+            began = time.perf_counter()
             athletes = sorted(self.athletes.values(), key=leaderboard_sort_key)
             text = dumps(
                 {
@@ -215,6 +235,7 @@ class RaceHub(GroupHub):
                 }
             )
             self._snapshot = (self.frame, text_message(text))
+            metrics.observe_snapshot(len(text.encode()), time.perf_counter() - began)
         return self._snapshot[1]
 
     def catch_up(self, since: int | None) -> list[dict]:
@@ -232,10 +253,13 @@ class RaceHub(GroupHub):
         messages = self.catch_up(since)
         self.add(spectator)
         await spectator.deliver(messages)
+        metrics.frames_sent(self.endpoint, len(messages), 0)
 
     async def resume(self, spectator: Spectator, since: int) -> None:
         spectator.backlog = []
-        await spectator.deliver(self.catch_up(since))
+        messages = self.catch_up(since)
+        await spectator.deliver(messages)
+        metrics.frames_sent(self.endpoint, len(messages), 0)
 
     # ---- what the relay sends --------------------------------------------------------
 
@@ -266,9 +290,13 @@ class RaceHub(GroupHub):
             self.race = {**self.race, "clock_s": update.get("clock_s")}
             outgoing = text_message(text)
             self.ring.append((frame, outgoing))
-            await self.broadcast(outgoing)
+            handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
+            due = message.get("due")  # when this frame's positions were due (the relay's)
+            if handed and due:
+                metrics.observe_delivery(self.slug, due)
         elif frame > self.loaded_frame:
             logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
+            metrics.FRAME_RESYNCS.inc()
             await self.resync()
         # else: already inside the snapshot loaded after subscribing
 
@@ -280,6 +308,8 @@ class RaceHub(GroupHub):
 
 class RaceListHub(GroupHub):
     """Race-list sockets of this process: announcements of races starting and ending."""
+
+    endpoint = "races"
 
     def __init__(self) -> None:
         super().__init__(RACES_GROUP)
@@ -296,6 +326,8 @@ class RaceListHub(GroupHub):
 class SeedHub(GroupHub):
     """Seed-compatible sockets (`ws?race=...`): every contract event as its own message."""
 
+    endpoint = "seed"
+
     def __init__(self) -> None:
         super().__init__(SEED_GROUP)
 
@@ -309,7 +341,7 @@ class SeedHub(GroupHub):
         race = message["race"]
         listeners = tuple(s for s in self.spectators if s.race is None or s.race == race)
         for text in message["events"]:
-            await self.broadcast(text_message(text), listeners)
+            await self.broadcast(text_message(text), listeners, positions=1)
 
 
 # ---- the process's hubs ------------------------------------------------------------------

@@ -52,6 +52,7 @@ class LoadedRace:
     generation: int
     frame: int
     state: RaceState
+    time_compression: float = 1.0
 
 
 def load_race(slug: str) -> LoadedRace:
@@ -74,7 +75,9 @@ def load_race(slug: str) -> LoadedRace:
     for live in LiveAthlete.objects.filter(race=race).only("state", "seq"):
         state.restore(live.state, live.seq)
     frame = LiveRace.objects.filter(race=race).values_list("frame", flat=True).first() or 0
-    return LoadedRace(race.pk, race.slug, race.status, race.generation, frame, state)
+    return LoadedRace(
+        race.pk, race.slug, race.status, race.generation, frame, state, race.time_compression
+    )
 
 
 def store_frame(

@@ -94,6 +94,11 @@ POSITION_DELIVERY_SECONDS = Histogram(
     ["race"],
     buckets=LATENCY_BUCKETS,
 )
+FRAME_RESYNCS = Counter(
+    "raceweb_frame_resyncs_total",
+    "Gaps in a race's frame numbers seen by a web process, each answered with a fresh "
+    "snapshot to its spectators (frames lost between relay and web).",
+)
 SNAPSHOT_SIZE_BYTES = Histogram(
     "raceweb_snapshot_size_bytes",
     "Size of the serialized snapshot sent to a spectator on connect or resume.",
@@ -130,6 +135,22 @@ RELAY_GROUP_SEND_SECONDS = Histogram(
     "raceweb_relay_group_send_seconds",
     "Time of one channel-layer group_send of a frame.",
     buckets=FAST_BUCKETS,
+)
+RELAY_EVENTS_INVALID = Counter(
+    "raceweb_relay_events_invalid_total",
+    "Events the relay refused (not JSON, unknown athlete, impossible values).",
+)
+RELAY_STORE_FAILURES = Counter(
+    "raceweb_relay_store_failures_total",
+    "Batches whose database write failed (retried from the queue).",
+)
+RELAY_GROUP_SEND_TIMEOUTS = Counter(
+    "raceweb_relay_group_send_timeouts_total",
+    "group_send calls still unanswered after their timeout (broker slow or away).",
+)
+RELAY_GROUP_SENDS_DROPPED = Counter(
+    "raceweb_relay_group_sends_dropped_total",
+    "Frames not sent because too many group_send calls were pending (spectators resync).",
 )
 RELAY_LAG_SECONDS = Gauge(
     "raceweb_relay_lag_seconds",
@@ -243,22 +264,47 @@ def frames_sent(endpoint: str, sockets: int, positions_per_frame: int) -> None:
         POSITIONS_SENT.labels(endpoint).inc(sockets * positions_per_frame)
 
 
-def observe_delivery(race: str, due_times: Iterable[float], sent_at: float | None = None) -> None:
+def observe_delivery(
+    race: str, due_counts: Iterable[tuple[float, int]], sent_at: float | None = None
+) -> None:
     """Record position-to-send latency for the positions of a frame just sent.
 
-    `due_times` are Unix timestamps of the wall time each position was due (for a
-    simulated race: start + race seconds / time compression; see `due_wall_time`).
+    `due_counts` pairs the Unix time positions were due with how many were due then
+    (`due_counts()` builds it; one tick of a race shares one due time).
     """
     sent_at = time.time() if sent_at is None else sent_at
     histogram = POSITION_DELIVERY_SECONDS.labels(race_series.touch(race))
-    for due in due_times:
+    for due, count in due_counts:
         # A position published ahead of its due time counts as delivered on time.
-        histogram.observe(max(sent_at - due, 0.0))
+        latency = max(sent_at - due, 0.0)
+        for _ in range(count):
+            histogram.observe(latency)
 
 
 def due_wall_time(started_at: float, event_time: float, time_compression: float) -> float:
-    """The Unix time at which a position with race-clock `event_time` was due."""
+    """The Unix time at which a position with race-clock `event_time` was due.
+
+    Event times run on the race clock, `time_compression` times faster than the wall
+    clock from `started_at` (DESIGN.md), so the wall time a position belongs to is
+    `started_at + (event_time - started_at) / time_compression`.
+    """
     return started_at + (event_time - started_at) / time_compression
+
+
+def due_counts(
+    event_times: Iterable[float], started_at: float | None, time_compression: float
+) -> list[tuple[float, int]]:
+    """[(due Unix time, positions due then), ...] for a batch of event times.
+
+    Without a start time (a race fed by real trackers), an event is due at its own time.
+    """
+    counts: dict[float, int] = {}
+    for event_time in event_times:
+        if started_at is not None:
+            event_time = due_wall_time(started_at, event_time, time_compression)
+        due = round(event_time, 3)
+        counts[due] = counts.get(due, 0) + 1
+    return sorted(counts.items())
 
 
 def observe_snapshot(size_bytes: int, build_seconds: float) -> None:

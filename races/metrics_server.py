@@ -23,13 +23,19 @@ logger = logging.getLogger(__name__)
 
 def start_metrics_server(
     port: int | None = None, addr: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY
-) -> WSGIServer:
+) -> WSGIServer | None:
     """Serve this process's metrics from a background thread; return the server.
 
-    `port=0` picks a free port (tests read it from `server.server_port`).
+    `port=0` picks a free port (tests read it from `server.server_port`). A port that is
+    taken (two relays on one host) is logged and the process carries on without
+    /metrics: positions must keep flowing, and Prometheus reports the target down.
     """
     port = settings.METRICS_PORT if port is None else port
-    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    try:
+        server, _thread = start_http_server(port, addr=addr, registry=registry)
+    except OSError as error:
+        logger.error("no /metrics: cannot listen on %s:%s (%s)", addr, port, error)
+        return None
     logger.info("metrics on http://%s:%d/metrics", addr, server.server_port)
     return server
 

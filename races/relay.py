@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from races import live_store
+from races import live_store, metrics
 from races.race_state import InvalidEvent
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class RelayCore:
             feed = self.feeds[slug] = RaceFeed(slug)
         feed.inbox.append((events, ack))
         self.stats.events_in += len(events)
+        metrics.relay_consumed(slug, len(events))
 
     def spawn(self, coroutine: Any) -> asyncio.Task:
         """Run `coroutine` in the background, keeping a reference until it is done."""
@@ -183,6 +184,7 @@ class RelayCore:
             self.source.cancel(slug, delete_queue=True)
         await self._send(race_group(slug), {"type": "race.status", "status": status})
         await self._announce(slug, status)
+        metrics.forget_race(slug)
 
     async def race_reset(self, slug: str) -> None:
         feed = self.feeds.pop(slug, None)
@@ -196,6 +198,7 @@ class RelayCore:
             self.source.cancel(slug, delete_queue=True)
         await self._send(race_group(slug), {"type": "race.reset"})
         await self._announce(slug, "draft")
+        metrics.forget_race(slug)
 
     # ---- the frame loop ----------------------------------------------------------------
 
@@ -251,6 +254,7 @@ class RelayCore:
             except DatabaseError:
                 logger.exception("storing a frame of %s failed; will retry", feed.slug)
                 self.stats.store_failures += 1
+                metrics.RELAY_STORE_FAILURES.inc()
                 feed.loaded = None  # rebuild from what is stored; re-apply this batch
                 feed.inbox[:0] = batch
                 await self._in_db(connection.close)
@@ -262,10 +266,11 @@ class RelayCore:
                 feed.finish_requested = True
                 await self._in_db(_finish_race, feed.loaded.race_id)
 
-    async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list] | None:
+    async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list, list] | None:
         loaded = feed.loaded
         state = loaded.state
         fixes, raw = [], []
+        duplicates = 0
         for events, _ in batch:
             for event in events:
                 try:
@@ -273,34 +278,50 @@ class RelayCore:
                     fix = state.apply(data)
                 except InvalidEvent as error:
                     self.stats.invalid += 1
+                    metrics.RELAY_EVENTS_INVALID.inc()
                     logger.warning("race %s: event refused: %s", feed.slug, error)
                     continue
                 if fix is None:
                     self.stats.duplicates += 1
+                    duplicates += 1
                     continue
                 fixes.append(fix)
                 raw.append(text if text is not None else dumps(data))
+        if duplicates:
+            metrics.relay_deduplicated(feed.slug, duplicates)
         changes = state.take_changes()
         if not fixes and not changes.full:
             return None
         frame = loaded.frame + 1
         clock_s = state.clock_s
-        await self._in_db(
-            live_store.store_frame,
-            loaded.race_id,
-            frame,
-            clock_s,
-            fixes,
-            changes.full,
-            {a["id"]: state.last_seq(a["id"]) for a in changes.full},
-        )
+        with metrics.RELAY_BATCH_INSERT_SECONDS.time():
+            await self._in_db(
+                live_store.store_frame,
+                loaded.race_id,
+                frame,
+                clock_s,
+                fixes,
+                changes.full,
+                {a["id"]: state.last_seq(a["id"]) for a in changes.full},
+            )
         loaded.frame = frame
         self.stats.positions_stored += len(fixes)
+        metrics.relay_stored(feed.slug, len(fixes))
+        started = state.start_time.timestamp() if state.start_time else None
+        due = metrics.due_counts(
+            (fix.time.timestamp() for fix in fixes), started, loaded.time_compression
+        )
+        if due:
+            metrics.relay_lag(feed.slug, due[-1][0])
         update = {"type": "update", "frame": frame, "clock_s": clock_s, "athletes": changes.wire}
-        return frame, dumps(update), raw
+        return frame, dumps(update), raw, due
 
-    async def _send_frame(self, feed: RaceFeed, frame: int, text: str, raw: list[str]) -> None:
-        await self._send(feed.group, {"type": "race.frame", "frame": frame, "text": text})
+    async def _send_frame(
+        self, feed: RaceFeed, frame: int, text: str, raw: list[str], due: list
+    ) -> None:
+        # `due`: when this frame's positions were due, for the web's delivery latency.
+        message = {"type": "race.frame", "frame": frame, "text": text, "due": due}
+        await self._send(feed.group, message)
         self.stats.frames_sent += 1
         self.stats.per_race_frame[feed.slug] = frame
         if raw:
@@ -314,15 +335,18 @@ class RelayCore:
         """group_send, shielded from cancellation and bounded in time."""
         if len(self._sends) >= MAX_PENDING_SENDS:
             self.stats.sends_dropped += 1
+            metrics.RELAY_GROUP_SENDS_DROPPED.inc()
             logger.warning("channel layer stuck: dropped a %s to %s", message["type"], group)
             return
         send = asyncio.ensure_future(self.layer.group_send(group, message))
         self._sends.add(send)
         send.add_done_callback(self._sends.discard)
         try:
-            await asyncio.wait_for(asyncio.shield(send), SEND_TIMEOUT_S)
+            with metrics.RELAY_GROUP_SEND_SECONDS.time():
+                await asyncio.wait_for(asyncio.shield(send), SEND_TIMEOUT_S)
         except TimeoutError:
             self.stats.send_timeouts += 1
+            metrics.RELAY_GROUP_SEND_TIMEOUTS.inc()
             logger.warning("group_send to %s still pending after %ss", group, SEND_TIMEOUT_S)
 
     async def _announce(self, slug: str, status: str, summary: dict | None = None) -> None:

@@ -76,6 +76,7 @@ class Processes:
             "DEBUG": "True",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            "METRICS_PORT": "0",  # any free port: several relays run on this one host
             **env,
         }
         self.env.pop("CI", None)  # settings only; the test decides what CI means

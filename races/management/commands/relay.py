@@ -7,6 +7,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from races.metrics_server import start_metrics_server
 from races.relay import RelayCore
 from races.relay_amqp import AmqpIntake
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if settings.EMBEDDED:
             raise CommandError("Set AMQP_URL: in embedded mode the web process relays.")
+        start_metrics_server()  # /metrics on METRICS_PORT
         asyncio.run(run_relay())
 
 
