@@ -12,6 +12,7 @@ import asyncio
 import json
 import subprocess
 import urllib.request
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -401,7 +402,12 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
     """`manage.py relay` serves /metrics on METRICS_PORT; daphne on /metrics. Positions
     published into the race's fanout show up in both, and agree."""
     relay_port = free_port()
-    processes = Processes(rabbitmq_url, tmp_path, METRICS_PORT=str(relay_port))
+    # Our own control fanout: relays of other test runs on the shared broker never hear
+    # our race start (and never take its queue).
+    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    processes = Processes(
+        rabbitmq_url, tmp_path, METRICS_PORT=str(relay_port), RELAY_CONTROL_EXCHANGE=control
+    )
     race = await sync_to_async(make_race)(
         unique_name("Metrics"), athletes=3, time_compression=500.0
     )
@@ -412,7 +418,8 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         spectator = await Spectator(f"{web.replace('http', 'ws')}/ws/races/{race.slug}/").open()
         await async_wait_for(lambda: spectator.of_type("snapshot"), 15, "the snapshot")
 
-        with override_settings(EMBEDDED=False, AMQP_URL=rabbitmq_url):
+        distributed = {"EMBEDDED": False, "AMQP_URL": rabbitmq_url}
+        with override_settings(**distributed, RELAY_CONTROL_EXCHANGE=control):
             race = await sync_to_async(lifecycle.start_race)(race)  # binds the relay queue
         feed = await sync_to_async(EventFeed)(race)
         published = feed.starts() + feed.tick(30) + feed.tick(60)
@@ -446,7 +453,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         await spectator.close()
     finally:
         await asyncio.to_thread(processes.stop)
-        await asyncio.to_thread(delete_race_queues, rabbitmq_url, race.slug)
+        await asyncio.to_thread(delete_amqp, rabbitmq_url, race.slug, control)
 
 
 def publish(url: str, slug: str, events: list[dict]) -> None:
@@ -462,11 +469,12 @@ def publish(url: str, slug: str, events: list[dict]) -> None:
             )
 
 
-def delete_race_queues(url: str, slug: str) -> None:
+def delete_amqp(url: str, slug: str, control_exchange: str) -> None:
     with Connection(url) as connection:
         channel = connection.default_channel
         channel.queue_delete(f"relay.race-{slug}")
         channel.exchange_delete(f"race-{slug}")
+        channel.exchange_delete(control_exchange)
 
 
 def test_a_taken_metrics_port_does_not_stop_the_process(caplog):
