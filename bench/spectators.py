@@ -237,6 +237,7 @@ async def main(args: argparse.Namespace) -> dict:
     sockets, errors = await open_all(args, totals, window)
     connect_s = round(time.monotonic() - began, 2)
     ready = {"ready": len(sockets), "failed": sum(errors.values()), "connect_s": connect_s}
+    ready["errors"] = dict(errors.most_common(3))
     print(json.dumps(ready), flush=True)
     try:
         span = await read_window(hard_deadline)
@@ -275,7 +276,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compression", type=float, default=1.0, help="race time factor")
     parser.add_argument("--connect-concurrency", type=int, default=50)
     parser.add_argument("--open-timeout", type=float, default=60.0)
-    parser.add_argument("--max-seconds", type=float, default=900.0, help="hard stop")
+    parser.add_argument("--max-seconds", type=float, default=1800.0, help="hard stop")
     parser.add_argument("--label", default="")
     return parser.parse_args(argv)
 
