@@ -9,7 +9,7 @@ from django.db.models import Case, Count, IntegerField, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from races.models import Race
+from races.models import LiveAthlete, Race
 
 # Running races first, then those about to start, then the ones already over.
 LIST_ORDER = [
@@ -35,8 +35,28 @@ def spectator_races():
     )
 
 
+def athlete_counts(races: list[Race]) -> dict[int, dict[str, int]]:
+    """Per race: athletes running, finished and out, from the relay's live state."""
+    counts: dict[int, dict[str, int]] = {race.pk: {} for race in races}
+    rows = (
+        LiveAthlete.objects.filter(race__in=races)
+        .values("race_id", "state__status")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        counts[row["race_id"]][row["state__status"]] = row["n"]
+    return counts
+
+
 def race_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "races/race_list.html", {"races": spectator_races()})
+    races = list(spectator_races())
+    counts = athlete_counts(races)
+    for race in races:
+        race.counts = counts[race.pk]
+        total = race.athlete_total or 1
+        race.finished_share = 100 * race.counts.get("finished", 0) / total
+        race.running_share = 100 * race.counts.get("running", 0) / total
+    return render(request, "races/race_list.html", {"races": races})
 
 
 def race_detail(request: HttpRequest, slug: str) -> HttpResponse:

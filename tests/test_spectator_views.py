@@ -8,7 +8,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from races.models import Race
+from races.models import LiveAthlete, Race
 from tests.factories import make_race
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +25,19 @@ def test_race_list_shows_running_races_first_and_hides_drafts(client):
     running = html[html.index("Running Race") :]
     assert re.search(r'data-field="athletes">7<', running)
     assert ">Live</span>" in running
+
+
+def test_race_list_counts_athletes_running_and_finished(client):
+    race = make_race("Running Race", status=Race.Status.RUNNING, athletes=5)
+    statuses = ["running", "running", "finished", "dnf"]  # the fifth has not started
+    for athlete, status in zip(race.athletes.order_by("pk"), statuses, strict=False):
+        LiveAthlete.objects.create(
+            athlete=athlete, race=race, seq=1, frame=1, state={"id": athlete.pk, "status": status}
+        )
+    html = client.get(reverse("race-list")).content.decode()
+    assert "2 running · 1 finished · 1 DNF" in html
+    assert 'data-bar="finished" style="width:20.0%"' in html
+    assert 'data-bar="running" style="width:40.0%"' in html
 
 
 def test_race_list_escapes_race_names(client):

@@ -179,13 +179,16 @@ export class Board {
     row.shownRank = rank;
     row.set("rank", rank == null ? "" : String(rank));
     row.set("bib", String(a.bib));
+    if (row.text.name !== a.name) row.cells.name.title = a.name;
     row.set("name", a.name, row.name);
     row.set("cat", a.category || "");
     row.set("dist", a.status === "not_started" ? "" : km(a.distance_m));
     row.set("pace", a.status === "running" || a.status === "finished" ? pace(a.pace_s_per_km) : "");
     row.set("gap", a.status === "running" || a.status === "finished" ? gap(a.gap_s) : "");
     const split = a.last_checkpoint;
-    row.set("split", split ? `${split.name} ${duration(split.split_s)}` : "");
+    const splitText = split ? `${split.name} ${duration(split.split_s)}` : "";
+    if (row.text.split !== splitText) row.cells.split.title = splitText;
+    row.set("split", splitText);
     row.set("status", STATUS_LABELS[a.status] ?? a.status, row.badge);
     if (row.badgeClass !== a.status) {
       row.badge.className = `badge ${a.status}`;
@@ -196,7 +199,6 @@ export class Board {
       row.swatch.style.background = colour;
       row.colour = colour;
     }
-    row.el.title = "";
   }
 
   rankOf(a) {

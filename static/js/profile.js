@@ -2,7 +2,7 @@
 // its distance, the followed one highlighted. One canvas; the course part is drawn once
 // per size into an offscreen canvas and copied under the dots at each redraw.
 
-const PAD = { left: 44, right: 12, top: 18, bottom: 20 };
+const PAD = { left: 54, right: 14, top: 18, bottom: 20 };
 const DOT_RADIUS = 3.5;
 const PICK_PX = 10;
 
@@ -151,6 +151,7 @@ export class Profile {
     ctx.textAlign = "center";
     ctx.textBaseline = "alphabetic";
     ctx.setLineDash([3, 3]);
+    let labelEnd = -Infinity; // names that would overlap the previous one are left out
     for (const cp of this.checkpoints) {
       if (cp.kind !== "checkpoint") continue;
       const x = this.x(cp.distance_m);
@@ -159,8 +160,12 @@ export class Profile {
       ctx.moveTo(x + 0.5, PAD.top);
       ctx.lineTo(x + 0.5, bottom);
       ctx.stroke();
-      ctx.fillStyle = "#334155";
-      ctx.fillText(cp.name, x, PAD.top - 5);
+      const half = ctx.measureText(cp.name).width / 2;
+      if (x - half > labelEnd + 6) {
+        ctx.fillStyle = "#334155";
+        ctx.fillText(cp.name, x, PAD.top - 5);
+        labelEnd = x + half;
+      }
     }
     ctx.setLineDash([]);
   }
