@@ -1,10 +1,13 @@
-// The leaderboard: one keyed row per athlete, created once and updated in place.
-// A frame only rewrites the cells whose text changed and moves only the rows whose
-// place changed, so a 1,000-athlete board stays cheap at several frames a second.
+// The leaderboard. Rows are keyed by athlete and updated in place, and only the rows in
+// (or near) the visible window exist: a 1,000-athlete board costs the browser a few dozen
+// rows per frame, not a 1,000-row table relayout. A row moves by changing its offset,
+// never by re-creating it; a frame rewrites only the cells whose text changed.
 
-import { gap, km, pace, duration, searchable, STATUS_LABELS } from "raceweb/format.js";
+import { duration, gap, km, pace, searchable, STATUS_LABELS } from "raceweb/format.js";
 
 const COLUMNS = ["rank", "bib", "name", "cat", "dist", "pace", "gap", "split", "status"];
+const ROW_HEIGHT = 38; // px, as .board-row in raceweb.css
+const OVERSCAN = 8; // rows drawn above and below the visible ones
 const RANK_FLASH_MS = 4000;
 const PAGE_ROWS = 10;
 const STATUS_ORDER = { finished: 0, running: 0, not_started: 1, dnf: 2 };
@@ -26,32 +29,36 @@ export function boardOrder(a, b) {
 }
 
 class Row {
-  constructor(athlete, onClick) {
-    this.id = athlete.id;
-    this.athlete = athlete;
-    this.el = document.createElement("tr");
+  constructor(onClick) {
+    this.el = document.createElement("div");
+    this.el.className = "board-row";
+    this.el.setAttribute("role", "row");
     this.el.tabIndex = -1;
-    this.el.dataset.id = athlete.id;
     this.cells = {};
-    this.text = {};
     for (const column of COLUMNS) {
-      const td = document.createElement("td");
-      td.className = `c-${column}`;
-      this.el.append(td);
-      this.cells[column] = td;
+      const cell = document.createElement("span");
+      cell.className = `c-${column}`;
+      cell.setAttribute("role", "cell");
+      this.el.append(cell);
+      this.cells[column] = cell;
     }
     this.swatch = document.createElement("span");
     this.swatch.className = "swatch";
     this.name = document.createTextNode("");
     this.cells.name.append(this.swatch, this.name);
     this.badge = document.createElement("span");
-    this.badge.className = "badge";
     this.cells.status.append(this.badge);
     this.el.addEventListener("click", () => onClick(this.id));
-    this.shownRank = null;
-    this.flashUntil = 0;
-    this.visible = true;
-    this.searchText = "";
+    this.bind(null);
+  }
+
+  /** Shows another athlete from now on (a recycled row forgets what it showed). */
+  bind(id) {
+    this.id = id;
+    this.text = {};
+    this.attrs = {};
+    this.index = -1;
+    if (id != null) this.el.dataset.id = id;
   }
 
   /** Writes a cell only when its text changes. */
@@ -60,48 +67,63 @@ class Row {
     this.text[column] = text;
     node.textContent = text;
   }
+
+  /** Sets an attribute or property only when it changes. */
+  attr(name, value, apply) {
+    if (this.attrs[name] === value) return;
+    this.attrs[name] = value;
+    apply(value);
+  }
 }
 
 export class Board {
   constructor({ body, scroll, empty, search, gender, category, colours, onSelect, onEscape }) {
     this.body = body;
     this.scroll = scroll;
+    this.table = scroll;
     this.empty = empty;
-    this.searchInput = search;
-    this.genderSelect = gender;
     this.categorySelect = category;
     this.colours = colours;
     this.onSelect = onSelect;
     this.onEscape = onEscape;
-    /** @type {Map<number, Row>} */
+    /** @type {Map<number, object>} athlete id -> athlete */
+    this.athletes = new Map();
+    /** @type {Map<number, Row>} rows on screen, by athlete id */
     this.rows = new Map();
-    this.order = [];
-    this.dirty = new Set();
+    this.spare = [];
+    this.order = []; // every athlete, leaderboard order
+    this.visible = []; // those that pass the filter, in order
+    this.position = new Map(); // athlete id -> index in visible
+    this.ranks = new Map(); // athlete id -> the rank shown last time (for the flash)
+    this.flashes = new Map(); // athlete id -> [direction, until]
+    this.changed = new Set();
     this.orderDirty = false;
     this.filterDirty = false;
+    this.windowDirty = true;
     this.followed = null;
+    this.tabStop = null; // the athlete whose row takes the keyboard focus (roving tabindex)
     this.filter = { query: "", gender: "", category: "" };
     search.addEventListener("input", () => this.setFilter({ query: search.value }));
     gender.addEventListener("change", () => this.setFilter({ gender: gender.value }));
     category.addEventListener("change", () => this.setFilter({ category: category.value }));
-    body.addEventListener("keydown", (event) => this.keydown(event));
     search.addEventListener("keydown", (event) => {
       if (event.key === "ArrowDown" || event.key === "Enter") {
         event.preventDefault();
-        this.focusRow(this.visibleRows()[0]);
+        this.focusIndex(0);
       }
     });
+    body.addEventListener("keydown", (event) => this.keydown(event));
+    scroll.addEventListener("scroll", () => {
+      this.windowDirty = true;
+    }, { passive: true });
+    new ResizeObserver(() => {
+      this.windowDirty = true;
+    }).observe(scroll);
   }
 
-  /** A fresh start (snapshot): rows for every athlete, reusing those that exist. */
+  /** A fresh start (snapshot): exactly these athletes. */
   reset(athletes) {
-    const keep = new Set(athletes.map((a) => a.id));
-    for (const [id, row] of this.rows) {
-      if (!keep.has(id)) {
-        row.el.remove();
-        this.rows.delete(id);
-      }
-    }
+    this.athletes.clear();
     this.update(athletes);
     this.filterDirty = true;
   }
@@ -109,14 +131,9 @@ export class Board {
   /** Athletes whose data changed; drawn at the next render. */
   update(athletes) {
     for (const athlete of athletes) {
-      let row = this.rows.get(athlete.id);
-      if (!row) {
-        row = new Row(athlete, (id) => this.onSelect(id));
-        this.rows.set(athlete.id, row);
-        this.filterDirty = true;
-      }
-      row.athlete = athlete;
-      this.dirty.add(row);
+      if (!this.athletes.has(athlete.id)) this.filterDirty = true;
+      this.athletes.set(athlete.id, athlete);
+      this.changed.add(athlete.id);
     }
     if (athletes.length) this.orderDirty = true;
   }
@@ -134,71 +151,134 @@ export class Board {
   setFilter(change) {
     Object.assign(this.filter, change);
     this.filterDirty = true;
-    for (const row of this.rows.values()) this.dirty.add(row);
+    this.ranks.clear(); // ranks within another filter are no news
+    this.scroll.scrollTop = 0;
     this.render();
   }
 
   setFollowed(id, { scroll = false } = {}) {
-    const previous = this.rows.get(this.followed);
-    previous?.el.removeAttribute("aria-current");
     this.followed = id;
-    const row = this.rows.get(id);
-    if (!row) return;
-    row.el.setAttribute("aria-current", "true");
-    if (scroll) row.el.scrollIntoView({ block: "nearest" });
+    this.windowDirty = true;
+    if (id != null) this.tabStop = id;
+    this.render();
+    if (scroll && id != null) this.scrollToAthlete(id);
   }
 
-  /** Applies everything pending: cell texts, order, filter. Call once per animation frame. */
+  recolour() {
+    for (const row of this.rows.values()) row.attrs.colour = null;
+    this.windowDirty = true;
+    this.render();
+  }
+
+  /** Applies everything pending. Call once per animation frame. */
   render(now = performance.now()) {
-    if (!this.dirty.size && !this.orderDirty && !this.filterDirty) return;
-    const focused = document.activeElement?.closest?.("tr[data-id]");
-    if (this.filterDirty) this.applyFilter();
-    for (const row of this.dirty) this.fill(row, now);
-    this.dirty.clear();
-    if (this.orderDirty) this.reorder();
-    this.orderDirty = false;
-    this.filterDirty = false;
-    // Moving a focused row out of the DOM and back in loses its focus: give it back.
-    if (focused && document.activeElement !== focused && this.body.contains(focused)) {
-      focused.focus({ preventScroll: true });
+    if (this.orderDirty) {
+      this.order = [...this.athletes.values()].sort(boardOrder);
+      this.filterDirty = true;
     }
-    this.ensureTabStop();
+    if (this.filterDirty) this.applyFilter();
+    if (this.orderDirty || this.filterDirty || this.windowDirty || this.changed.size || this.flashes.size) {
+      this.draw(now);
+    }
+    this.orderDirty = this.filterDirty = this.windowDirty = false;
+    this.changed.clear();
   }
 
-  fill(row, now) {
-    const a = row.athlete;
-    const rank = this.rankOf(a);
-    if (rank != null && row.shownRank != null && rank !== row.shownRank && !this.filterDirty) {
-      row.el.classList.toggle("rank-up", rank < row.shownRank);
-      row.el.classList.toggle("rank-down", rank > row.shownRank);
-      row.flashUntil = now + RANK_FLASH_MS;
-    } else if (row.flashUntil && now > row.flashUntil) {
-      row.el.classList.remove("rank-up", "rank-down");
-      row.flashUntil = 0;
+  applyFilter() {
+    const { gender, category } = this.filter;
+    const query = searchable(this.filter.query.trim());
+    this.visible = this.order.filter((a) => (!gender || a.gender === gender)
+      && (!category || a.category === category)
+      && (!query || String(a.bib).toLowerCase().startsWith(query) || searchable(a.name).includes(query)));
+    this.position = new Map(this.visible.map((a, i) => [a.id, i]));
+    this.body.style.height = `${this.visible.length * ROW_HEIGHT}px`;
+    this.table.setAttribute("aria-rowcount", String(this.visible.length + 1));
+    this.empty.hidden = this.visible.length > 0;
+    if (this.tabStop == null || !this.position.has(this.tabStop)) this.tabStop = this.visible[0]?.id ?? null;
+  }
+
+  /** Which athletes get a row now: those in the window, plus the keyboard and followed ones. */
+  wanted() {
+    const top = this.scroll.scrollTop - this.body.offsetTop;
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(this.visible.length, Math.ceil((top + this.scroll.clientHeight) / ROW_HEIGHT) + OVERSCAN);
+    const ids = new Set(this.visible.slice(first, last).map((a) => a.id));
+    for (const id of [this.tabStop, this.followed]) if (this.position.has(id)) ids.add(id);
+    return ids;
+  }
+
+  draw(now) {
+    const wanted = this.wanted();
+    for (const [id, row] of this.rows) {
+      if (!wanted.has(id)) {
+        this.rows.delete(id);
+        row.el.remove();
+        row.bind(null);
+        this.spare.push(row);
+      }
     }
-    row.shownRank = rank;
+    for (const id of wanted) {
+      let row = this.rows.get(id);
+      if (!row) {
+        row = this.spare.pop() ?? new Row((athleteId) => this.onSelect(athleteId));
+        row.bind(id);
+        this.rows.set(id, row);
+        this.body.append(row.el);
+      }
+      this.fill(row, this.athletes.get(id), this.position.get(id), now);
+    }
+  }
+
+  fill(row, a, index, now) {
+    if (row.index !== index) {
+      row.index = index;
+      row.el.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
+      row.el.setAttribute("aria-rowindex", String(index + 2));
+    }
+    const rank = this.rankOf(a);
+    const before = this.ranks.get(a.id);
+    if (rank != null && before != null && rank !== before) {
+      this.flashes.set(a.id, [rank < before ? "rank-up" : "rank-down", now + RANK_FLASH_MS]);
+    }
+    if (rank != null) this.ranks.set(a.id, rank);
+    const flash = this.flashes.get(a.id);
+    if (flash && now > flash[1]) this.flashes.delete(a.id);
+    const flashClass = flash && now <= flash[1] ? flash[0] : "";
+    row.attr("flash", flashClass, (value) => {
+      row.el.classList.remove("rank-up", "rank-down");
+      if (value) row.el.classList.add(value);
+    });
+    row.attr("current", a.id === this.followed, (value) => {
+      if (value) row.el.setAttribute("aria-current", "true");
+      else row.el.removeAttribute("aria-current");
+    });
+    row.attr("tabindex", a.id === this.tabStop ? 0 : -1, (value) => {
+      row.el.tabIndex = value;
+    });
     row.set("rank", rank == null ? "" : String(rank));
     row.set("bib", String(a.bib));
-    if (row.text.name !== a.name) row.cells.name.title = a.name;
+    row.attr("title", a.name, (value) => {
+      row.cells.name.title = value;
+    });
     row.set("name", a.name, row.name);
     row.set("cat", a.category || "");
     row.set("dist", a.status === "not_started" ? "" : km(a.distance_m));
-    row.set("pace", a.status === "running" || a.status === "finished" ? pace(a.pace_s_per_km) : "");
-    row.set("gap", a.status === "running" || a.status === "finished" ? gap(a.gap_s) : "");
+    const racing = a.status === "running" || a.status === "finished";
+    row.set("pace", racing ? pace(a.pace_s_per_km) : "");
+    row.set("gap", racing ? gap(a.gap_s) : "");
     const split = a.last_checkpoint;
     const splitText = split ? `${split.name} ${duration(split.split_s)}` : "";
-    if (row.text.split !== splitText) row.cells.split.title = splitText;
+    row.attr("splitTitle", splitText, (value) => {
+      row.cells.split.title = value;
+    });
     row.set("split", splitText);
     row.set("status", STATUS_LABELS[a.status] ?? a.status, row.badge);
-    if (row.badgeClass !== a.status) {
-      row.badge.className = `badge ${a.status}`;
-      row.badgeClass = a.status;
-    }
-    const colour = this.colours.of(a);
-    if (row.colour !== colour) {
-      row.swatch.style.background = colour;
-      row.colour = colour;
-    }
+    row.attr("badge", a.status, (value) => {
+      row.badge.className = `badge ${value}`;
+    });
+    row.attr("colour", this.colours.of(a), (value) => {
+      row.swatch.style.background = value;
+    });
   }
 
   rankOf(a) {
@@ -207,81 +287,50 @@ export class Board {
     return a.rank ?? null;
   }
 
-  recolour() {
-    for (const row of this.rows.values()) this.dirty.add(row);
+  /** Scrolls so that the athlete's row is in view (if the filter shows it). */
+  scrollToAthlete(id) {
+    const index = this.position.get(id);
+    if (index == null) return;
+    const top = this.body.offsetTop + index * ROW_HEIGHT;
+    const header = this.body.offsetTop;
+    const view = this.scroll;
+    if (top - header < view.scrollTop) view.scrollTop = top - header;
+    else if (top + ROW_HEIGHT > view.scrollTop + view.clientHeight) {
+      view.scrollTop = top + ROW_HEIGHT - view.clientHeight;
+    }
+    this.windowDirty = true;
     this.render();
   }
 
-  applyFilter() {
-    const query = searchable(this.filter.query.trim());
-    let shown = 0;
-    for (const row of this.rows.values()) {
-      const a = row.athlete;
-      const visible = (!this.filter.gender || a.gender === this.filter.gender)
-        && (!this.filter.category || a.category === this.filter.category)
-        && (!query || String(a.bib).toLowerCase() === query || String(a.bib).toLowerCase().startsWith(query)
-          || searchable(a.name).includes(query));
-      if (row.visible !== visible) {
-        row.el.hidden = !visible;
-        row.visible = visible;
-      }
-      if (visible) shown += 1;
-    }
-    this.empty.hidden = shown > 0;
-  }
-
-  reorder() {
-    const rows = [...this.rows.values()].sort((x, y) => boardOrder(x.athlete, y.athlete));
-    let cursor = this.body.firstChild;
-    for (const row of rows) {
-      if (row.el === cursor) {
-        cursor = cursor.nextSibling;
-      } else {
-        this.body.insertBefore(row.el, cursor);
-      }
-    }
-    this.order = rows;
-  }
-
-  visibleRows() {
-    return this.order.filter((row) => row.visible);
-  }
-
-  ensureTabStop() {
-    const current = this.body.querySelector('tr[tabindex="0"]');
-    if (current && !current.hidden) return;
-    current?.setAttribute("tabindex", "-1");
-    const first = this.visibleRows()[0];
-    if (first) first.el.tabIndex = 0;
-  }
-
-  focusRow(row) {
-    if (!row) return;
-    for (const el of this.body.querySelectorAll('tr[tabindex="0"]')) el.tabIndex = -1;
-    row.el.tabIndex = 0;
-    row.el.focus();
-    row.el.scrollIntoView({ block: "nearest" });
+  focusIndex(index) {
+    const athlete = this.visible[Math.max(0, Math.min(this.visible.length - 1, index))];
+    if (!athlete) return;
+    this.tabStop = athlete.id;
+    this.scrollToAthlete(athlete.id);
+    this.windowDirty = true;
+    this.render();
+    this.rows.get(athlete.id)?.el.focus({ preventScroll: true });
   }
 
   keydown(event) {
-    const el = event.target.closest("tr[data-id]");
+    const el = event.target.closest?.(".board-row[data-id]");
     if (!el) return;
-    const rows = this.visibleRows();
-    const i = rows.findIndex((row) => row.el === el);
+    const id = Number(el.dataset.id);
+    const i = this.position.get(id) ?? 0;
     const move = {
       ArrowDown: i + 1,
       ArrowUp: i - 1,
       PageDown: i + PAGE_ROWS,
       PageUp: i - PAGE_ROWS,
       Home: 0,
-      End: rows.length - 1,
+      End: this.visible.length - 1,
     }[event.key];
     if (move !== undefined) {
       event.preventDefault();
-      this.focusRow(rows[Math.max(0, Math.min(rows.length - 1, move))]);
+      this.focusIndex(move);
     } else if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
-      this.onSelect(Number(el.dataset.id));
+      this.onSelect(id);
     } else if (event.key === "Escape") {
       this.onEscape();
     }
