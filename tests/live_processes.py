@@ -115,6 +115,21 @@ class Processes:
         )
         return process
 
+    def worker(self, name: str = "worker") -> subprocess.Popen:
+        """A Celery simulation worker on the queue SIMULATION_QUEUE names (set it in the
+        environment); returns once Celery says it is ready."""
+        process = self._spawn(
+            name,
+            [
+                sys.executable, "-m", "celery", "-A", "raceweb", "worker",
+                "-Q", self.env["SIMULATION_QUEUE"], "-c", "2", "--prefetch-multiplier", "1",
+                "-n", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+                "--without-heartbeat", "-l", "INFO",
+            ],
+        )  # fmt: skip
+        wait_for(lambda: " ready." in self.log(name), START_TIMEOUT_S, f"{name} to be ready")
+        return process
+
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""

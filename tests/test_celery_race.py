@@ -52,6 +52,7 @@ class Worker:
             "AMQP_URL": amqp_url,
             "SIMULATION_QUEUE": queue,
             "SIMULATION_SEGMENT_SECONDS": "2",
+            "METRICS_PORT": "0",  # any free port: tests run several workers on one host
         }
         self.log = log
         command = [

@@ -456,6 +456,56 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         await asyncio.to_thread(delete_amqp, rabbitmq_url, race.slug, control)
 
 
+@pytest.mark.rabbitmq
+def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_path):
+    """A real worker: /metrics on METRICS_PORT from worker_ready, moved by its tasks."""
+    worker_port = free_port()
+    queue = f"simulation-test-{uuid.uuid4().hex[:8]}"
+    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    distributed = {
+        "EMBEDDED": False,
+        "AMQP_URL": rabbitmq_url,
+        "SIMULATION_QUEUE": queue,
+        "RELAY_CONTROL_EXCHANGE": control,
+    }
+    processes = Processes(
+        rabbitmq_url,
+        tmp_path,
+        METRICS_PORT=str(worker_port),
+        SIMULATION_QUEUE=queue,
+        SIMULATION_SEGMENT_SECONDS="2",
+        RELAY_CONTROL_EXCHANGE=control,
+    )
+    # 100x with 10 s ticks: a tick every 0.1 s of wall time, the race lasts about a minute.
+    race = make_race(unique_name("Worker"), athletes=3, time_compression=100.0, tick_seconds=10.0)
+    try:
+        processes.worker()
+        with override_settings(**distributed):
+            race = lifecycle.start_race(race)
+
+        def published_some() -> Scrape | None:
+            scrape = scrape_http(f"http://127.0.0.1:{worker_port}/metrics")
+            published = scrape("raceweb_worker_positions_published_total", race=race.slug)
+            return scrape if published >= 3 * 5 else None
+
+        worker = wait_for(published_some, 30, "the worker to publish five ticks")
+        # One batch per wake-up (a late one catches up several ticks), each confirmed.
+        batches = worker("raceweb_worker_tick_seconds_count")
+        assert batches >= 2
+        assert worker("raceweb_worker_publish_confirm_seconds_count") >= batches
+        assert worker("raceweb_worker_publish_confirm_seconds_sum") > 0
+        assert worker("process_resident_memory_bytes") > 0
+        assert_promtool_accepts(worker)
+        with override_settings(**distributed):
+            lifecycle.stop_race(Race.objects.get(pk=race.pk))
+    finally:
+        processes.stop()
+        delete_amqp(rabbitmq_url, race.slug, control)
+        with Connection(rabbitmq_url) as connection:
+            connection.default_channel.queue_delete(queue)
+            connection.default_channel.exchange_delete(queue)
+
+
 def publish(url: str, slug: str, events: list[dict]) -> None:
     """Into the race's fanout, as the simulator does (persistent JSON messages)."""
     with Connection(url) as connection:
