@@ -379,8 +379,8 @@ def running_race_slugs() -> list[str] | None:
 
     try:
         return list(Race.objects.filter(status=Race.Status.RUNNING).values_list("slug", flat=True))
-    except Exception:  # a scrape must never fail because the database does; /readyz says why
-        logger.warning("races running: database query failed", exc_info=True)
+    except Exception as error:  # a scrape must never fail because the database does
+        logger.warning("raceweb_races_running left out: database query failed: %s", error)
         return None
 
 

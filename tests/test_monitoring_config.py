@@ -332,6 +332,18 @@ def test_the_checks_catch_a_typo_and_a_syntax_error(exported_names):
         metric_names("sum(rate(raceweb_frames_sent_total[5m])")
 
 
+def test_every_raceweb_metric_is_on_the_dashboard_or_in_an_alert(exported_names):
+    used = set().union(*(metric_names(e) for e in dashboard_expressions() + alert_expressions()))
+    families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in used}
+    ours = {name for name in exported_names if name.startswith("raceweb_")}
+    unseen = {
+        name
+        for name in ours
+        if name not in used and re.sub(r"_(bucket|count|sum)$", "", name) not in families
+    }
+    assert not unseen, f"exported but on no panel and in no alert: {sorted(unseen)}"
+
+
 def test_every_external_metric_is_used():
     used = set().union(*(metric_names(e) for e in dashboard_expressions() + alert_expressions()))
     external = set().union(*RABBITMQ_METRICS.values())
