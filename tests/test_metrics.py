@@ -13,6 +13,7 @@ import json
 import subprocess
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -169,6 +170,14 @@ async def test_web_metrics_parse_and_pass_promtool():
     assert "django_http_requests_total_by_method" in scrape.families
     assert "process_resident_memory_bytes" in scrape.families
     assert_promtool_accepts(scrape)
+
+
+def test_the_readme_documents_every_metric():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Observability", 1)[1].split("\n## ", 1)[0]
+    for name, kind in defined_families().items():
+        exported = f"{name}_total" if kind == "counter" else name
+        assert f"| `{exported}` |" in section, f"{exported} is not in README's metrics table"
 
 
 def test_promtool_catches_a_badly_named_metric():
