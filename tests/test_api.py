@@ -92,8 +92,7 @@ def test_positions_since_a_frame_and_at_a_time(client):
     assert since["frame"] == 4 and since["more"] is False
     assert {p["frame"] for p in since["positions"]} == {3, 4}
     assert len(since["positions"]) == 6
-    at = race.started_at.timestamp() + 75
-    moment = race.started_at.fromtimestamp(at, race.started_at.tzinfo).isoformat()
+    moment = (race.started_at + timedelta(seconds=75)).isoformat()
     snapshot = client.get(f"/api/races/{race.slug}/positions", {"at": moment}).json()
     by_athlete = {p["athlete_id"]: p for p in snapshot["positions"]}
     assert set(by_athlete) == {a.pk for a in feed.athletes}
