@@ -8,8 +8,8 @@ callback, so the runner needs nothing else:
 
 `publish` and `notify` may be called from any thread (a runner thread, an admin request)
 or from the server's event loop. The core starts in the server's event loop with `start()`
-— called by `EmbeddedRelayMiddleware` on the first HTTP request or WebSocket, or earlier
-from a server's ready hook; until then, events wait in a buffer.
+— from daphne's ready hook (`manage.py serve`), or else by `EmbeddedRelayMiddleware` on
+the first HTTP request or WebSocket; until then, events wait in a buffer.
 """
 
 from __future__ import annotations
@@ -58,6 +58,13 @@ def start() -> RelayCore:
     core.loop = loop
     core.spawn(_run(core, waiting))
     return core
+
+
+def start_when_loop_runs() -> None:
+    """For a server's ready hook, called before its event loop runs (daphne's
+    `ready_callable`): the relay is up before the first visitor, so the in-process
+    simulation's events never wait for one."""
+    asyncio.get_event_loop().call_soon(start)
 
 
 async def _run(core: RelayCore, waiting: list[tuple[str, Any]]) -> None:

@@ -1,5 +1,8 @@
 import sys
 
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 # Daphne closes WebSockets after 24 hours by default; ultra races run longer.
@@ -14,19 +17,31 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, host: str, port: str, **options):
-        from daphne.cli import CommandLineInterface
-        from django.conf import settings
-
         if settings.EMBEDDED:
             from races import embedded_simulation
 
             embedded_simulation.start()  # the demo races move without Celery or RabbitMQ
 
         sys.argv = ["daphne"]
-        CommandLineInterface().run(
+        _CommandLine().run(
             [
                 "-b", host, "-p", str(port),
                 "--websocket_timeout", str(WEBSOCKET_TIMEOUT_SECONDS),
                 "raceweb.asgi:application",
             ]
         )  # fmt: skip
+
+
+class _Server(Server):
+    """daphne, plus (embedded mode) the in-process relay started with its event loop."""
+
+    def __init__(self, *args, **kwargs):
+        if settings.EMBEDDED:
+            from races import embedded
+
+            kwargs["ready_callable"] = embedded.start_when_loop_runs
+        super().__init__(*args, **kwargs)
+
+
+class _CommandLine(CommandLineInterface):
+    server_class = _Server
