@@ -114,6 +114,9 @@ class Socket:
         except hubs.HubUnavailable:
             metrics.websocket_error(self.endpoint, "layer_unavailable")
             await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+        except Exception:
+            metrics.websocket_error(self.endpoint, "other")
+            raise  # daphne logs it and closes the socket with 1011
         finally:
             metrics.websocket_disconnected(self.endpoint)
 

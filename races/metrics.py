@@ -46,9 +46,8 @@ WEBSOCKET_ERRORS = (
     "bad_message",  # 4400: unintelligible, binary or oversized client message
     "origin",  # handshake from a browser origin that is not allowed
     "layer_unavailable",  # channel layer (broker) did not answer in time: 1011
-    "send_failed",  # writing to the socket failed
-    "slow_client",  # dropped for not reading
-    "other",
+    "slow_client",  # dropped for not reading (when the fan-out drops slow readers)
+    "other",  # an unexpected server error (the socket closes with 1011)
 )
 
 # Latency buckets from 5 ms to 30 s: the SLO line (500 ms) falls on a bucket bound.

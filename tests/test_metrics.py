@@ -292,6 +292,21 @@ async def test_refused_and_failed_sockets_count_as_errors_by_reason():
     assert moved(before, after, "raceweb_websocket_connections", endpoint="race") == 0
 
 
+async def test_an_unexpected_server_error_counts_as_other(monkeypatch):
+    async def broken(slug: str):
+        raise RuntimeError("the database went away mid-handshake")
+
+    monkeypatch.setattr(hubs, "race_hub", broken)
+    before = await scrape_web()
+    socket = await connect("/ws/races/any-race/")
+    with pytest.raises(RuntimeError, match="database went away"):
+        await socket.receive_output(timeout=5)
+    after = await scrape_web()
+    labels = {"endpoint": "race", "reason": "other"}
+    assert moved(before, after, "raceweb_websocket_errors_total", **labels) == 1
+    assert moved(before, after, "raceweb_websocket_connections", endpoint="race") == 0
+
+
 async def test_seed_endpoint_counts_one_position_per_message():
     live = await LiveRace.start(athletes=3)
     before = await scrape_web()
