@@ -92,6 +92,14 @@ def scrape_http(url: str) -> Scrape:
         return Scrape(response.read().decode())
 
 
+def try_scrape(url: str) -> Scrape | None:
+    """None while the process is not serving /metrics yet."""
+    try:
+        return scrape_http(url)
+    except OSError:
+        return None
+
+
 def promtool_check_metrics(text: str) -> subprocess.CompletedProcess:
     promtool = require_executable("promtool")
     return subprocess.run(
@@ -450,8 +458,8 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         await asyncio.to_thread(publish, rabbitmq_url, race.slug, published)
 
         def relay_has_all() -> Scrape | None:
-            scrape = scrape_http(relay_metrics)
-            stored = scrape("raceweb_relay_positions_stored_total", race=race.slug)
+            scrape = try_scrape(relay_metrics)
+            stored = scrape and scrape("raceweb_relay_positions_stored_total", race=race.slug)
             return scrape if stored == len(published) else None
 
         relay = await asyncio.to_thread(lambda: wait_for(relay_has_all, 30, "relay to store"))
@@ -461,7 +469,9 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         assert_promtool_accepts(relay)
 
         def web_has_all() -> Scrape | None:
-            scrape = scrape_http(f"{web}/metrics")
+            scrape = try_scrape(f"{web}/metrics")
+            if scrape is None:
+                return None
             timed = scrape("raceweb_position_delivery_seconds_count", race=race.slug)
             return scrape if timed == len(published) else None
 
@@ -477,6 +487,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         await spectator.close()
     finally:
         await asyncio.to_thread(processes.stop)
+        print(processes.logs())  # shown when the test fails
         await asyncio.to_thread(delete_amqp, rabbitmq_url, race.slug, control)
 
 
@@ -508,9 +519,13 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
             race = lifecycle.start_race(race)
 
         def published_some() -> Scrape | None:
-            scrape = scrape_http(f"http://127.0.0.1:{worker_port}/metrics")
-            published = scrape("raceweb_worker_positions_published_total", race=race.slug)
-            return scrape if published >= 3 * 5 else None
+            # The worker serves /metrics from its worker_ready signal, about when it logs
+            # that it is ready: it may not answer yet.
+            scrape = try_scrape(f"http://127.0.0.1:{worker_port}/metrics")
+            published = scrape and scrape(
+                "raceweb_worker_positions_published_total", race=race.slug
+            )
+            return scrape if published and published >= 3 * 5 else None
 
         worker = wait_for(published_some, 30, "the worker to publish five ticks")
         # One batch per wake-up (a late one catches up several ticks), each confirmed.
@@ -524,6 +539,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
             lifecycle.stop_race(Race.objects.get(pk=race.pk))
     finally:
         processes.stop()
+        print(processes.logs())  # shown when the test fails
         delete_amqp(rabbitmq_url, race.slug, control)
         with Connection(rabbitmq_url) as connection:
             connection.default_channel.queue_delete(queue)
