@@ -146,6 +146,7 @@ def gather_crowd(
     compression: float,
     env: dict[str, str],
     connect_deadline_s: float = 180.0,
+    connect_concurrency: int = 50,
 ) -> Crowd:
     """Start the spectator processes and wait until every socket has its snapshot."""
     count = max(1, math.ceil(spectators / per_process))
@@ -155,7 +156,8 @@ def gather_crowd(
         name = f"{label}-spectators{i + 1}"
         argv = ["-m", "bench.spectators", "--connections", str(share), "--origin", origin]
         argv += ["--started-at", repr(started_at), "--compression", repr(compression)]
-        argv += ["--label", name]
+        argv += ["--label", name, "--connect-concurrency", str(connect_concurrency)]
+        argv += ["--open-timeout", str(min(connect_deadline_s, 300.0))]
         # Rotate the URL list so every web process gets its share from every client.
         for j in range(len(urls)):
             argv += ["--url", urls[(i + j) % len(urls)]]

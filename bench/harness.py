@@ -65,6 +65,7 @@ def measure(
     per_process: int | None = None,
     clock: tuple[float, float] | None = None,
     connect_deadline_s: float = 180.0,
+    connect_concurrency: int = 50,
 ) -> dict:
     """Spectators on ``urls`` for one window; ``clock`` = (race start epoch, compression)."""
     args = run.args
@@ -82,6 +83,7 @@ def measure(
         compression=clock[1] if clock else race.time_compression,
         env=run.stack.env,
         connect_deadline_s=connect_deadline_s,
+        connect_concurrency=connect_concurrency,
     )
     try:
         start = time.time() + args.warmup
@@ -92,8 +94,10 @@ def measure(
         if args.profile:
             profile(run, f"{label}-{step}", {**server_pids, **other_pids}, args.duration)
         meter.begin()
+        first_frame = run.stack.relay_frame(race)
         time.sleep(max(end - time.time(), 0))
         usage = meter.end()
+        relay_frames = run.stack.relay_frame(race) - first_frame
         rss_after = sum(rss_bytes(pid) for pid in server_pids.values())
         delivery = crowd.results()
     finally:
@@ -103,6 +107,8 @@ def measure(
     row["offered_positions_per_s"] = offered_positions_per_s
     row["frames_per_second_setting"] = run.stack.frames_per_second
     row.update(delivery.summary())
+    # What the relay sent during the window, times the sockets: what could be delivered.
+    row["offered_frames_per_s"] = round(relay_frames / args.duration * delivery.connected, 1)
     row["processes"] = [u.__dict__ for u in usage]
     server_usage = [u for u in usage if u.name in server_pids]
     row["server_cpu_percent"] = sum(u.cpu_percent for u in server_usage)
@@ -164,6 +170,7 @@ def both(
     web_procs: int,
     per_process: int | None = None,
     connect_deadline_s: float = 180.0,
+    connect_concurrency: int = 50,
 ) -> list[dict]:
     """Bare baseline, then RaceWeb, for the frames the load generator drives now."""
     stack = run.stack
@@ -176,6 +183,7 @@ def both(
         offered_positions_per_s=offered,
         per_process=per_process,
         connect_deadline_s=connect_deadline_s,
+        connect_concurrency=connect_concurrency,
     )
     relay_pid = {"relay": stack.relay_pid(), "loadgen": run.processes.running["loadgen"].pid}
     web = stack.web_pids()
@@ -266,7 +274,9 @@ def scenario_a(run: Run) -> None:
                         clock=(0.0, 1.0),  # synthetic frames carry the current time
                     )
                 )
-                run.rows[-1]["server"] = "bare-synthetic"
+                synthetic = run.rows[-1]
+                synthetic["server"] = "bare-synthetic"
+                synthetic["offered_frames_per_s"] = ceiling * synthetic["connected"]
             finally:
                 run.processes.stop("bare")
         finally:
@@ -278,6 +288,7 @@ def scenario_a(run: Run) -> None:
 def scenario_b(run: Run) -> None:
     """Many athletes at 1 Hz, 2,000 spectators, the production frame rate."""
     args, stack = run.args, run.stack
+    stack.restart_web()
     stack.start_relay(args.fps)
     race = live_race(run, args.b_athletes, tick_seconds=1.0, compression=1.0)
     try:
@@ -302,6 +313,7 @@ def scenario_b(run: Run) -> None:
 def scenario_c(run: Run) -> None:
     """10,000 sockets held open on one web process: memory per connection."""
     args, stack = run.args, run.stack
+    stack.restart_web()
     stack.start_relay(args.fps)
     race = live_race(run, 10, tick_seconds=5.0, compression=1.0)
     try:
@@ -318,6 +330,8 @@ def scenario_c(run: Run) -> None:
                 web_procs=1,
                 per_process=math.ceil(args.c_spectators / 8),
                 connect_deadline_s=900.0,
+                # daphne listens with Twisted's default backlog of 50: connect in waves.
+                connect_concurrency=10,
             )
         finally:
             run.processes.stop("loadgen")

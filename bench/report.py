@@ -16,6 +16,7 @@ COLUMNS = [
     ("athletes", "athl", "{}"),
     ("offered_positions_per_s", "pos/s in", "{:,.0f}"),
     ("connected", "spect", "{:,}"),
+    ("offered_frames_per_s", "frames/s in", "{:,.0f}"),
     ("frames_per_s", "frames/s", "{:,.0f}"),
     ("positions_per_s", "pos/s out", "{:,.0f}"),
     ("bytes_per_frame", "B/frame", "{:,}"),

@@ -151,6 +151,12 @@ class Stack:
         for i, port in enumerate(self.ports):
             wait_for_port(port, 60, self.processes, f"web{i + 1}")
 
+    def restart_web(self) -> None:
+        """Fresh web processes: memory measured per connection starts from a clean heap."""
+        for i in range(self.web_procs):
+            self.processes.stop(f"web{i + 1}")
+        self.start_web()
+
     def start_relay(self, frames_per_second: float) -> None:
         self.processes.stop("relay")
         self.frames_per_second = frames_per_second
@@ -246,6 +252,12 @@ class Stack:
         from races.models import Position
 
         return Position.objects.filter(race_id=race.pk).count()
+
+    def relay_frame(self, race) -> int:
+        """The last frame the relay stored (and then sent) for ``race``."""
+        from races.models import LiveRace
+
+        return LiveRace.objects.filter(race_id=race.pk).values_list("frame", flat=True).first() or 0
 
     def close(self) -> None:
         """Delete the run's races: rows, exchanges and relay queues."""
