@@ -22,7 +22,6 @@ from bench import report
 from bench.clients import ClientError, gather_crowd, read_json_line
 from bench.processes import ROOT, CpuMeter, Processes, raise_open_files_limit, rss_bytes
 from bench.stack import (
-    BARE_PORT,
     DEFAULT_AMQP_URL,
     DEFAULT_DATABASE_URL,
     Stack,
@@ -151,7 +150,7 @@ def start_loadgen(run: Run, race, rate: float, duration: float = 3600.0) -> subp
 
 
 def start_bare(run: Run, upstream: str, *extra: str) -> int:
-    argv = ["-m", "bench.bare_server", "--port", str(BARE_PORT), "--upstream", upstream]
+    argv = ["-m", "bench.bare_server", "--port", str(run.stack.bare_port), "--upstream", upstream]
     argv += ["--origin", run.stack.origin, *extra]
     process = run.processes.python("bare", argv, run.stack.env, pipe=True)
     read_json_line(process, time.monotonic() + 60, "listening")
@@ -193,7 +192,7 @@ def both(
             run,
             server="bare",
             server_pids={"bare": bare_pid},
-            urls=[f"ws://127.0.0.1:{BARE_PORT}/"],
+            urls=[run.stack.bare_url],
             other_pids={**relay_pid, "web1 (upstream)": web["web1"]},
             **common,
         )
@@ -265,7 +264,7 @@ def scenario_a(run: Run) -> None:
                         step=f"bare ceiling, synthetic {ceiling:g} frames/s each",
                         server="bare",
                         server_pids={"bare": pid},
-                        urls=[f"ws://127.0.0.1:{BARE_PORT}/"],
+                        urls=[run.stack.bare_url],
                         spectators=args.a_spectators,
                         race=race,
                         athletes=args.a_athletes,

@@ -26,8 +26,6 @@ from bench.processes import ROOT, Processes
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/raceweb_bench"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-FIRST_WEB_PORT = 18100
-BARE_PORT = 18190
 LONG_COURSE = ROOT / "samples" / "gpx" / "ultra-brixen-course-no-times-bom.gpx"
 
 
@@ -42,6 +40,13 @@ def service_reachable(url: str, default_port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now: several runs (worktrees, CI) may share a machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def stack_env(database_url: str, amqp_url: str, frames_per_second: float) -> dict[str, str]:
@@ -119,7 +124,8 @@ class Stack:
         self.database_url = database_url
         self.amqp_url = amqp_url
         self.web_procs = web_procs
-        self.ports = [FIRST_WEB_PORT + i for i in range(web_procs)]
+        self.ports = [free_port() for _ in range(web_procs)]
+        self.bare_port = free_port()
         self.frames_per_second = 4.0
         self.races: list = []
 
@@ -176,6 +182,10 @@ class Stack:
 
     def urls(self, slug: str, procs: int | None = None) -> list[str]:
         return [f"ws://127.0.0.1:{p}/ws/races/{slug}/" for p in self.ports[: procs or None]]
+
+    @property
+    def bare_url(self) -> str:
+        return f"ws://127.0.0.1:{self.bare_port}/"
 
     @property
     def origin(self) -> str:

@@ -5,6 +5,7 @@ baseline and spectator processes against the real RabbitMQ and PostgreSQL, and m
 produce a table and a JSON file in which positions reached the spectators without gaps.
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -16,7 +17,9 @@ import pytest
 from tests.conftest import require_service
 
 ROOT = Path(__file__).resolve().parent.parent
-SMOKE_DATABASE = "postgres://postgres@127.0.0.1:5432/raceweb_bench_smoke"
+# One database per checkout: other checkouts on this machine may run the smoke test too.
+CHECKOUT = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+SMOKE_DATABASE = f"postgres://postgres@127.0.0.1:5432/raceweb_bench_smoke_{CHECKOUT}"
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
