@@ -18,8 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
-from races.models import Athlete, LiveAthlete, LiveRace, Position, Race
+from races import bulk_sql
+from races.models import Athlete, LiveAthlete, LiveRace, Race
 from races.race_state import (
     AthleteSpec,
     CheckpointSpec,
@@ -94,31 +96,11 @@ def store_frame(
     after a relay crash must not fail the whole batch.
     """
     positions = [
-        Position(
-            race_id=race_id,
-            athlete_id=fix.athlete_id,
-            seq=fix.seq,
-            time=fix.time,
-            latitude=fix.latitude,
-            longitude=fix.longitude,
-            elevation=fix.elevation,
-            distance_m=fix.distance_m,
-            speed_mps=fix.speed_mps,
-            event=fix.event,
-            frame=frame,
-        )
-        for fix in fixes
-    ]
-    live = [
-        LiveAthlete(
-            athlete_id=public["id"],
-            race_id=race_id,
-            seq=last_seqs.get(public["id"], -1),
-            frame=frame,
-            state=public,
-        )
-        for public in athletes
-    ]
+        (race_id, f.athlete_id, f.seq, f.time, f.latitude, f.longitude, f.elevation,
+         f.distance_m, f.speed_mps, f.event, frame)
+        for f in fixes
+    ]  # fmt: skip
+    live = [(a["id"], race_id, last_seqs.get(a["id"], -1), frame, a) for a in athletes]
     with transaction.atomic():
         # The same row lock reset_race takes: a reset and a late frame never interleave.
         status = (
@@ -129,19 +111,9 @@ def store_frame(
         )
         if status not in LIVE_STATUSES:
             raise RaceNotLive(f"race {race_id} is {status or 'gone'}")
-        if positions:
-            Position.objects.bulk_create(positions, ignore_conflicts=True, batch_size=2000)
-        if live:
-            LiveAthlete.objects.bulk_create(
-                live,
-                update_conflicts=True,
-                unique_fields=["athlete"],
-                update_fields=["seq", "frame", "state"],
-                batch_size=1000,
-            )
-        LiveRace.objects.update_or_create(
-            race_id=race_id, defaults={"frame": frame, "clock_s": clock_s}
-        )
+        bulk_sql.insert_positions(positions)
+        bulk_sql.upsert_live_athletes(live)
+        bulk_sql.upsert_live_race(race_id, frame, clock_s, timezone.now())
 
 
 def clear(race: Race) -> None:
