@@ -6,8 +6,9 @@ process. Here a hub per race and process owns the one layer channel subscribed t
 group `race.<slug>`; it keeps the race's current state (the snapshot, merged from the
 frames), a ring of recent frames for resuming clients, and the process's sockets of that
 race. A frame arrives already serialized by the relay: the hub parses it once (to keep
-its state), and writes the same text to every socket with a plain ASGI `send`. No ORM,
-no thread hop, no per-socket layer traffic on this path.
+its state), and writes the same text to every socket — framed once and sent straight to
+daphne's sockets (`races.socket_writer`), or through the plain ASGI `send` elsewhere. No
+ORM, no thread hop, no per-socket layer traffic on this path.
 
 Ordering per socket: a socket that joins (or resumes) is registered first with a
 *backlog*; frames broadcast while its snapshot or catch-up frames are being written go to
@@ -36,6 +37,7 @@ from channels.layers import get_channel_layer
 from races import live_store, metrics
 from races.race_state import leaderboard_sort_key
 from races.relay import RACES_GROUP, SEED_GROUP, dumps, race_group
+from races.socket_writer import Outgoing, direct_writer
 
 logger = logging.getLogger(__name__)
 
@@ -58,28 +60,34 @@ class HubUnavailable(RuntimeError):
 
 
 class Spectator:
-    """One socket as a hub sees it: where to send, and the backlog while it catches up."""
+    """One socket as a hub sees it: how to write to it, and its backlog while it catches
+    up."""
 
-    __slots__ = ("backlog", "race", "send")
+    __slots__ = ("backlog", "direct", "race", "send")
 
     def __init__(self, send: Send, race: str | None = None) -> None:
         self.send = send
+        self.direct = direct_writer(send)  # daphne: framed once, one send() per socket
         self.race = race  # seed sockets: the exchange name they follow, or None for all
-        self.backlog: list[dict] | None = None
+        self.backlog: list[Outgoing] | None = None
 
-    async def deliver(self, messages: list[dict]) -> None:
+    async def put(self, message: Outgoing) -> None:
+        if self.direct is None or not self.direct(message):
+            await self.send(message.asgi)
+
+    async def deliver(self, messages: list[Outgoing]) -> None:
         """Write `messages`, then whatever was broadcast meanwhile, then go live."""
         for message in messages:
-            await self.send(message)
+            await self.put(message)
         while self.backlog:
             pending, self.backlog = self.backlog, []
             for message in pending:
-                await self.send(message)
+                await self.put(message)
         self.backlog = None
 
 
-def text_message(text: str) -> dict:
-    return {"type": "websocket.send", "text": text}
+def text_message(text: str) -> Outgoing:
+    return Outgoing(text)
 
 
 class GroupHub:
@@ -126,7 +134,7 @@ class GroupHub:
 
     async def broadcast(
         self,
-        message: dict,
+        message: Outgoing,
         spectators: tuple[Spectator, ...] | None = None,
         *,
         positions: int = 0,
@@ -135,14 +143,14 @@ class GroupHub:
         backlog). `positions`: athlete positions the message carries, for the metrics."""
         handed = 0
         for spectator in self.spectators if spectators is None else spectators:
-            if spectator.backlog is None:
+            if spectator.backlog is not None:
+                spectator.backlog.append(message)
+            elif spectator.direct is None or not spectator.direct(message):
                 try:
-                    await spectator.send(message)
+                    await spectator.send(message.asgi)
                 except Exception:  # the socket went away; its own task cleans up
                     logger.debug("send to a closed socket of %s", self.group)
                     continue
-            else:
-                spectator.backlog.append(message)
             handed += 1
         if handed:
             metrics.frames_sent(self.endpoint, handed, positions)
@@ -193,8 +201,8 @@ class RaceHub(GroupHub):
         self.race: dict = {}
         self.course: dict | None = None
         self.athletes: dict[int, dict] = {}
-        self.ring: deque[tuple[int, dict]] = deque(maxlen=RING_FRAMES)
-        self._snapshot: tuple[int, dict] | None = None
+        self.ring: deque[tuple[int, Outgoing]] = deque(maxlen=RING_FRAMES)
+        self._snapshot: tuple[int, Outgoing] | None = None
         self.resyncs = 0  # for metrics: snapshots reloaded after a gap
 
     async def start(self) -> None:
@@ -220,7 +228,7 @@ class RaceHub(GroupHub):
 
     # ---- what spectators get ---------------------------------------------------------
 
-    def snapshot_message(self) -> dict:
+    def snapshot_message(self) -> Outgoing:
         """The `snapshot` message at the current frame, serialized once per frame."""
         if self._snapshot is None or self._snapshot[0] != self.frame:
             began = time.perf_counter()
@@ -238,7 +246,7 @@ class RaceHub(GroupHub):
             metrics.observe_snapshot(len(text.encode()), time.perf_counter() - began)
         return self._snapshot[1]
 
-    def catch_up(self, since: int | None) -> list[dict]:
+    def catch_up(self, since: int | None) -> list[Outgoing]:
         """Frames after `since` if the ring still has them all, else a snapshot."""
         if since is None or since > self.frame or since < 0:
             return [self.snapshot_message()]

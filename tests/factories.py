@@ -64,10 +64,14 @@ class EventFeed:
     def starts(self) -> list[dict]:
         return [self.event(a, 0.0, 0.0, "start") for a in self.athletes]
 
+    def speed(self, index: int) -> float:
+        """Metres per second of the index-th athlete: 4.0 for the first, down to 1.0."""
+        return 4.0 - 3.0 * index / max(len(self.athletes) - 1, 1)
+
     def tick(self, second: float) -> list[dict]:
         """Everyone running at a pace by start-list order: the first athlete is fastest."""
         return [
-            self.event(a, second, min(second * (4.0 - 0.2 * i), self.length_m - 1.0))
+            self.event(a, second, min(second * self.speed(i), self.length_m - 1.0))
             for i, a in enumerate(self.athletes)
         ]
 

@@ -188,6 +188,13 @@ class Spectator:
             pass
         self.close_code = self._socket.close_code
 
+    def pause_reading(self) -> None:
+        """Stop reading the socket: the server's kernel buffer for it fills up."""
+        self._socket.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._socket.transport.resume_reading()
+
     async def close(self) -> None:
         await self._socket.close()
         if self._task is not None:

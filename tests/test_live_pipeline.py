@@ -66,9 +66,9 @@ def amqp_cleanup():
 class Race8:
     """A race of ATHLETES athletes, started through the lifecycle in distributed mode."""
 
-    def __init__(self, url: str, cleanup: list[str]) -> None:
+    def __init__(self, url: str, cleanup: list[str], athletes: int = ATHLETES) -> None:
         self.url = url
-        self.race = make_race(unique_name("Live"), athletes=ATHLETES)
+        self.race = make_race(unique_name("Live"), athletes=athletes)
         cleanup.append(self.race.slug)
         self.feed: EventFeed | None = None
         self.published = 0
@@ -196,6 +196,39 @@ async def test_a_late_joiner_gets_everyone_and_a_reconnect_gets_what_it_missed(
     assert back.frames() == list(range(2, last + 1))
     assert late.frames() == list(range(snapshot["frame"], last + 1))
     for spectator in (watcher, late, back):
+        await spectator.close()
+
+
+async def test_frames_bigger_than_a_socket_buffer_arrive_whole_and_in_order(pipeline, amqp_cleanup):
+    url, _, web_a, _ = pipeline
+    big = await sync_to_async(Race8)(url, amqp_cleanup, athletes=1500)
+    path = f"/ws/races/{big.race.slug}/"
+    spectators = [await Spectator(web_a + path).open() for _ in range(3)]
+    await async_wait_for(lambda: all(s.messages for s in spectators), DEADLINE_S, "the snapshots")
+    slow = spectators[0]
+    slow.pause_reading()  # frames pile up: partial writes, then Twisted's buffer
+    await sync_to_async(big.start)()
+    await sync_to_async(big.publish)(big.feed.starts())
+    await run_ticks(big, range(30, 120, 30), pause_s=0.3)
+    await async_wait_for(
+        lambda: all(s.frames()[-1] >= 3 for s in spectators[1:]), DEADLINE_S, "readers"
+    )
+    assert slow.frames() == [0]
+    slow.resume_reading()
+    last = await settled(big, spectators)
+    for spectator in spectators:
+        assert spectator.frames() == list(range(0, last + 1))
+        held: dict[int, dict] = {a["id"]: a for a in spectator.messages[0]["athletes"]}
+        for update in spectator.of_type("update"):
+            for athlete in update["athletes"]:
+                held[athlete["id"]].update(athlete)
+        assert len(held) == 1500
+        for i, athlete in enumerate(big.feed.athletes):
+            expected = 90 * big.feed.speed(i)
+            assert held[athlete.pk]["distance_m"] == pytest.approx(expected, abs=0.1)
+    biggest = max(len(json.dumps(m)) for m in spectators[0].messages)
+    assert biggest > 300_000  # well past one socket buffer: partial writes happened
+    for spectator in spectators:
         await spectator.close()
 
 
