@@ -257,7 +257,7 @@ class RelayCore:
                 metrics.RELAY_STORE_FAILURES.inc()
                 feed.loaded = None  # rebuild from what is stored; re-apply this batch
                 feed.inbox[:0] = batch
-                await self._in_db(connection.close)
+                await self._in_db(_close_db_connection)
                 return
             _ack_all(batch)
             if frame is not None:
@@ -358,6 +358,11 @@ class RelayCore:
 
     async def _in_db(self, function: Callable, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
+
+
+def _close_db_connection() -> None:
+    # Looked up in the executor thread: each thread has its own connection.
+    connection.close()
 
 
 def _decode(event: Event) -> tuple[dict, str | None]:

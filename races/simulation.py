@@ -6,9 +6,10 @@ runner. Ownership and progress live on the race row:
 - ``sim_owner`` names the one segment that may publish. A segment *claims* the race when
   the owner is its predecessor (or itself, when a lost worker's task is delivered again);
   any other copy, and any segment of an older ``generation``, is refused.
-- Every tick starts with one UPDATE that refreshes ``sim_heartbeat``, records ``sim_tick``
-  and matches only while the race is still running, of the same generation, owned by
-  this segment. Zero rows means Stop, reset or a newer owner: stop before publishing.
+- Every tick starts by checking that the race is still running, of the same generation,
+  owned by this segment; if not (Stop, reset, a newer owner) nothing more is published.
+  About once a second the same condition guards an UPDATE that records ``sim_tick`` and
+  refreshes ``sim_heartbeat``, which the watchdog reads.
 - Positions are a pure function of race time, so whoever carries on publishes from
   ``sim_tick`` to the race clock in one step and goes on from there.
 """
@@ -35,8 +36,9 @@ from simulator.race import CheckpointSpec, RaceSimulation
 
 logger = logging.getLogger(__name__)
 
-# Even when ticks are far apart, check for Stop and refresh the heartbeat this often.
+# Even when ticks are far apart, check for Stop this often; refresh the heartbeat this often.
 MAX_IDLE_S = 1.0
+HEARTBEAT_S = 1.0
 _CACHE_SIZE = 8
 _cache: OrderedDict[tuple[int, int], RaceSimulation] = OrderedDict()
 
@@ -91,8 +93,15 @@ def claim(race_id: int, generation: int, owner: str, predecessor: str) -> bool:
     )
 
 
-def still_mine(race_id: int, generation: int, owner: str, tick: int) -> bool:
-    """Record progress and heartbeat; False once the race is no longer ours to publish."""
+def still_mine(race_id: int, generation: int, owner: str) -> bool:
+    """Whether the race is still running, of this generation, and ours to publish."""
+    return Race.objects.filter(
+        pk=race_id, generation=generation, status=Race.Status.RUNNING, sim_owner=owner
+    ).exists()
+
+
+def record_progress(race_id: int, generation: int, owner: str, tick: int) -> bool:
+    """Record the last published tick and the heartbeat; False once the race is not ours."""
     return bool(
         Race.objects.filter(
             pk=race_id, generation=generation, status=Race.Status.RUNNING, sim_owner=owner
@@ -127,8 +136,15 @@ def run_segment(
     simulation = simulation_for(race)
     published = race.sim_tick
     stop_at = time.monotonic() + budget_s
+    next_heartbeat = 0.0
     while True:
-        if not still_mine(race_id, generation, owner, published):
+        # Every tick reads whether to go on; the heartbeat is written about once a second.
+        if time.monotonic() >= next_heartbeat:
+            mine = record_progress(race_id, generation, owner, published)
+            next_heartbeat = time.monotonic() + HEARTBEAT_S
+        else:
+            mine = still_mine(race_id, generation, owner)
+        if not mine:
             return Outcome.STOPPED
         clock_s = race_seconds(race.started_at, timezone.now(), race.time_compression)
         due = min(tick_at(clock_s, race.tick_seconds), simulation.last_tick)
@@ -140,7 +156,7 @@ def run_segment(
         remaining = stop_at - time.monotonic()
         if remaining <= 0:
             # Record the last tick, so the successor starts after it rather than repeat it.
-            mine = still_mine(race_id, generation, owner, published)
+            mine = record_progress(race_id, generation, owner, published)
             return Outcome.CONTINUE if mine else Outcome.STOPPED
         next_tick = wall_time_of(
             race.started_at, (published + 1) * race.tick_seconds, race.time_compression
@@ -163,7 +179,7 @@ def _publish_ticks(
 
 
 def _finish(race: Race, generation: int, owner: str, tick: int) -> Outcome:
-    if not still_mine(race.pk, generation, owner, tick):
+    if not record_progress(race.pk, generation, owner, tick):
         return Outcome.STOPPED
     try:
         lifecycle.finish_race(race)

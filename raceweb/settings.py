@@ -112,7 +112,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # A file-backed test database, so live-server and consumer tests share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "data" / "test.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # Embedded mode writes from several threads (simulation, relay, requests): WAL lets
+    # readers run beside the writer, and IMMEDIATE transactions wait for the write lock
+    # (up to the timeout) instead of failing with "database is locked" on upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "django_prometheus.db.backends."
 )
