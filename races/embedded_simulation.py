@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 POLL_S = 1.0
 
 _wake = threading.Event()
+_stopping = threading.Event()
 _lock = threading.Lock()
 _supervisor: threading.Thread | None = None
 _driving: dict[int, threading.Thread] = {}
@@ -41,6 +42,22 @@ def start() -> None:
             _supervisor.start()
 
 
+def stop(timeout_s: float = 10.0) -> None:
+    """Stop the supervisor and the races it drives (at their next tick); tests, shutdown."""
+    global _supervisor
+    with _lock:
+        supervisor, _supervisor = _supervisor, None
+    if supervisor is None:
+        return
+    _stopping.set()
+    _wake.set()
+    supervisor.join(timeout_s)
+    for thread in list(_driving.values()):
+        thread.join(timeout_s)
+    _driving.clear()
+    _stopping.clear()
+
+
 def wake() -> None:
     """Look for races to run now rather than at the next poll (a race was just started)."""
     _wake.set()
@@ -53,7 +70,7 @@ def races_to_run() -> list[Race]:
 
 
 def _supervise() -> None:
-    while True:
+    while not _stopping.is_set():
         try:
             for race in races_to_run():
                 _drive_if_idle(race)
@@ -86,7 +103,7 @@ def drive(race_id: int, generation: int, predecessor: str) -> simulation.Outcome
     publisher = CallbackPublisher(embedded.publish)
     outcome = simulation.Outcome.CONTINUE
     try:
-        while outcome is simulation.Outcome.CONTINUE:
+        while outcome is simulation.Outcome.CONTINUE and not _stopping.is_set():
             outcome = simulation.run_segment(
                 race_id,
                 generation,
@@ -94,6 +111,8 @@ def drive(race_id: int, generation: int, predecessor: str) -> simulation.Outcome
                 predecessor=predecessor,
                 publisher=publisher,
                 budget_s=settings.SIMULATION_SEGMENT_SECONDS,
+                sleep=_stopping.wait,
+                interrupted=_stopping.is_set,
             )
             predecessor = owner
     except Exception:

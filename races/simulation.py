@@ -127,9 +127,13 @@ def run_segment(
     predecessor: str,
     publisher: Publisher,
     budget_s: float,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> Outcome:
-    """Publish the race's ticks as the race clock reaches them, for about ``budget_s``."""
+    """Publish the race's ticks as the race clock reaches them, for about ``budget_s``.
+
+    ``interrupted`` ends the segment early (as if its time were up), e.g. at shutdown.
+    """
     if not claim(race_id, generation, owner, predecessor):
         return Outcome.REFUSED
     race = Race.objects.select_related("course").get(pk=race_id)
@@ -154,7 +158,7 @@ def run_segment(
             if published >= simulation.last_tick:
                 return _finish(race, generation, owner, published)
         remaining = stop_at - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or interrupted():
             # Record the last tick, so the successor starts after it rather than repeat it.
             mine = record_progress(race_id, generation, owner, published)
             return Outcome.CONTINUE if mine else Outcome.STOPPED

@@ -105,6 +105,10 @@ class RaceSimulation:
     def seq(self, tick: int, athlete: int, slot: int) -> int:
         return (tick * len(self.athletes) + athlete) * self._slots + slot
 
+    def tick_of_seq(self, seq: int) -> int:
+        """The tick an event was published for, read back from its ``seq``."""
+        return seq // (len(self.athletes) * self._slots)
+
     def events(self, after_tick: int, upto_tick: int) -> list[dict[str, Any]]:
         """Events of the ticks in ``(after_tick, upto_tick]``, ordered by ``seq``."""
         upto_tick = min(upto_tick, self.last_tick)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -21,8 +20,10 @@ from kombu import Connection, Consumer, Exchange, Queue
 
 from races import lifecycle, tasks
 from races.models import Race
+from races.simulation import simulation_for
 from simulator.clock import race_seconds, tick_at
 from tests.factories import make_race
+from tests.live_processes import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 
@@ -75,16 +76,6 @@ class Worker:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
-
-
-def wait_for(condition: Callable[[], object], seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 class Listener:
@@ -230,16 +221,31 @@ def test_stop_ends_publication_within_two_ticks(broker):
     assert max(running_ticks(listener.events, race)) <= stop_tick + 2
 
 
+def recorded_tick(race: Race) -> int:
+    return Race.objects.get(pk=race.pk).sim_tick
+
+
+def as_the_relay_sees_them(events: list[dict]) -> dict[int, list[dict]]:
+    """Per athlete, dropping any event whose seq is not newer than the last one kept."""
+    kept: dict[int, list[dict]] = {}
+    for e in events:
+        mine = kept.setdefault(e["athlete_id"], [])
+        if not mine or e["seq"] > mine[-1]["seq"]:
+            mine.append(e)
+    return kept
+
+
 def test_a_killed_worker_is_replaced_and_the_race_goes_on_from_its_clock(broker):
     race = race_for(compression=20.0)
     listener = broker.listen(race)
     first = broker.worker()
     race = lifecycle.start_race(race)
-    listener.until(lambda ev: max(running_ticks(ev, race), default=0) >= 8, 60, "tick 8")
+    wait_for(lambda: recorded_tick(race) >= 8, 60, "tick 8 published and recorded")
 
     first.kill()
+    recorded = recorded_tick(race)
+    listener.drain()
     seen = len(listener.events)
-    killed_at = max(running_ticks(listener.events, race))
     broker.worker()
     resumed_at = clock_tick(race)
     listener.until(
@@ -247,17 +253,16 @@ def test_a_killed_worker_is_replaced_and_the_race_goes_on_from_its_clock(broker)
     )
     lifecycle.stop_race(race)
 
+    simulation = simulation_for(race)
     after = listener.events[seen:]
     assert not [e for e in after if e["event"] == "start"]  # never a run from zero
-    ticks = running_ticks(after, race)
-    assert min(ticks) >= killed_at - 1  # at most the last tick again
-    # The first batch of the new worker jumps to the clock, it does not replay the pause.
-    jump = [t for t in ticks if t > killed_at + 1]
-    assert jump and jump[0] >= resumed_at - 1
-    by_athlete: dict[int, list[float]] = {}
-    for e in listener.events:
-        by_athlete.setdefault(e["athlete_id"], []).append(e["distance_m"])
-    assert all(d == sorted(d) for d in by_athlete.values())
+    # Everything the new worker published is past the last tick the old one recorded,
+    assert min(simulation.tick_of_seq(e["seq"]) for e in after) > recorded
+    # and its first positions are where the clock was, not where the old worker stopped.
+    assert running_ticks(after, race)[0] >= resumed_at - 1
+    for events in as_the_relay_sees_them(listener.events).values():
+        distances = [e["distance_m"] for e in events]
+        assert distances == sorted(distances)
 
 
 def test_the_watchdog_restarts_a_race_whose_chain_died(broker, settings):
@@ -265,11 +270,13 @@ def test_the_watchdog_restarts_a_race_whose_chain_died(broker, settings):
     listener = broker.listen(race)
     first = broker.worker()
     race = lifecycle.start_race(race)
-    listener.until(lambda ev: max(running_ticks(ev, race), default=0) >= 4, 60, "tick 4")
+    wait_for(lambda: recorded_tick(race) >= 4, 60, "tick 4 published and recorded")
 
     first.kill()
     wait_for(broker.waiting, 10, "the broker to requeue the killed worker's segment")
     broker.purge()  # the chain is now dead: no task left for this race
+    recorded = recorded_tick(race)
+    listener.drain()
     seen = len(listener.events)
     settings.SIMULATION_STALE_SECONDS = 1.0
     assert wait_for(tasks.watchdog, 10, "the watchdog to find the silent race") == 1
@@ -281,4 +288,5 @@ def test_the_watchdog_restarts_a_race_whose_chain_died(broker, settings):
     lifecycle.stop_race(race)
     after = listener.events[seen:]
     assert not [e for e in after if e["event"] == "start"]
-    assert min(running_ticks(after, race)) >= restarted_at - 1
+    assert min(simulation_for(race).tick_of_seq(e["seq"]) for e in after) > recorded
+    assert running_ticks(after, race)[0] >= restarted_at - 1

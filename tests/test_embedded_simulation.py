@@ -1,0 +1,56 @@
+"""Embedded mode: the in-process runner drives races into the in-process relay."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from races import embedded, embedded_simulation, lifecycle
+from races.models import Race
+from tests.factories import make_race
+from tests.live_processes import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOOP = "route-only-alltrails-ecology-trail.gpx"  # 3.2 km: a couple of seconds at 1000x
+
+
+@pytest.fixture
+def relayed(monkeypatch):
+    """What reaches the embedded relay's intake, batch by batch."""
+    batches: list[tuple[str, list[dict]]] = []
+    monkeypatch.setattr(embedded, "publish", lambda exchange, ev: batches.append((exchange, ev)))
+    yield batches
+    embedded_simulation.stop()
+
+
+def test_a_started_race_runs_in_process_to_its_finish(relayed, settings):
+    settings.SIMULATION_SEGMENT_SECONDS = 0.5  # several segments in one thread
+    embedded_simulation.start()
+    race = lifecycle.start_race(make_race(gpx=LOOP, athletes=5, time_compression=1000.0))
+    wait_for(lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED, 30, "the finish")
+    events = [e for exchange, batch in relayed for e in batch if exchange == race.exchange_name]
+    assert sum(e["event"] == "start" for e in events) == 5
+    assert sum(e["event"] in ("finish", "dnf") for e in events) == 5
+    assert len({e["seq"] for e in events}) == len(events)
+
+
+def test_races_to_run_are_the_unclaimed_and_the_silent_ones():
+    unclaimed = lifecycle.start_race(make_race(gpx=LOOP, athletes=2))
+    silent = lifecycle.start_race(make_race(gpx=LOOP, athletes=2))
+    busy = lifecycle.start_race(make_race(gpx=LOOP, athletes=2))
+    Race.objects.filter(pk=silent.pk).update(
+        sim_owner="gone", sim_heartbeat=timezone.now() - timedelta(minutes=1)
+    )
+    Race.objects.filter(pk=busy.pk).update(sim_owner="alive", sim_heartbeat=timezone.now())
+    assert {r.pk for r in embedded_simulation.races_to_run()} == {unclaimed.pk, silent.pk}
+
+
+def test_stopping_the_runner_ends_its_races_promptly(relayed):
+    embedded_simulation.start()
+    race = lifecycle.start_race(make_race(gpx=LOOP, athletes=2, time_compression=1.0))
+    wait_for(lambda: relayed, 10, "the start events")
+    embedded_simulation.stop(timeout_s=5)
+    assert not any(t.is_alive() for t in embedded_simulation._driving.values())
+    race.refresh_from_db()
+    assert race.status == Race.Status.RUNNING  # the race goes on when a runner returns
