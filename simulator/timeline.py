@@ -130,7 +130,7 @@ class Timeline:
             / tobler_speed_factor(course.cell_gradients(knots))
         )
         paces = np.array([p.flat_pace_s_per_km for p in profiles])[:, None]
-        cells = paces * seconds_per_flat_s[None, :] * _variation(profiles, mid)
+        cells = paces * seconds_per_flat_s[None, :] * variation_matrix(profiles, mid)
         stop_cells = self.checkpoint_knots  # the cell from arrival to departure
         cells[:, stop_cells] = np.array([p.stops_s for p in profiles]).reshape(
             len(profiles), len(stop_cells)
@@ -140,5 +140,12 @@ class Timeline:
         return times
 
 
-def _variation(profiles: Sequence[PacingProfile], distances_m: np.ndarray) -> np.ndarray:
-    return np.vstack([p.variation(distances_m) for p in profiles])
+def variation_matrix(profiles: Sequence[PacingProfile], distances_m: np.ndarray) -> np.ndarray:
+    """Every athlete's ``PacingProfile.variation`` at ``distances_m``, as one matrix."""
+    factor = np.ones((len(profiles), len(distances_m)))
+    for wave in range(len(profiles[0].wavelengths_m) if profiles else 0):
+        wavelength = np.array([p.wavelengths_m[wave] for p in profiles])[:, None]
+        amplitude = np.array([p.amplitudes[wave] for p in profiles])[:, None]
+        phase = np.array([p.phases[wave] for p in profiles])[:, None]
+        factor += amplitude * np.sin(2 * np.pi * distances_m[None, :] / wavelength + phase)
+    return factor

@@ -94,3 +94,17 @@ def test_dnf_rate_follows_effort_and_can_be_switched_off():
     assert all(0.05 * 44000 <= q <= 0.95 * 44000 for q in quits if q is not None)
     none = [draw_profile(1, a, **long, dnf_rate_per_effort_km=0.0).dnf_at_m for a in field[:500]]
     assert none == [None] * 500
+
+
+def test_the_timeline_applies_each_athletes_own_variation():
+    from simulator.timeline import variation_matrix
+
+    profiles = [
+        draw_profile(9, AthleteSpec(i, str(i), "A", "male"), checkpoints=0,
+                     course_length_m=1e4, course_effort_km=12)
+        for i in range(4)
+    ]  # fmt: skip
+    distances = np.linspace(0.0, 1e4, 50)
+    assert variation_matrix(profiles, distances) == pytest.approx(
+        np.vstack([p.variation(distances) for p in profiles])
+    )
