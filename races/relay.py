@@ -271,6 +271,7 @@ class RelayCore:
         state = loaded.state
         fixes, raw = [], []
         duplicates = 0
+        began = time.perf_counter()
         for events, _ in batch:
             for event in events:
                 try:
@@ -294,6 +295,7 @@ class RelayCore:
             return None
         frame = loaded.frame + 1
         clock_s = state.clock_s
+        applied = time.perf_counter()
         with metrics.RELAY_BATCH_INSERT_SECONDS.time():
             await self._in_db(
                 live_store.store_frame,
@@ -305,6 +307,11 @@ class RelayCore:
                 {a["id"]: state.last_seq(a["id"]) for a in changes.full},
             )
         loaded.frame = frame
+        logger.debug(
+            "race %s frame %s: %s positions, %s athletes; apply %.1f ms, store %.1f ms",
+            feed.slug, frame, len(fixes), len(changes.full),
+            1000 * (applied - began), 1000 * (time.perf_counter() - applied),
+        )  # fmt: skip
         self.stats.positions_stored += len(fixes)
         metrics.relay_stored(feed.slug, len(fixes))
         started = state.start_time.timestamp() if state.start_time else None

@@ -33,7 +33,9 @@ from races.relay import RelayCore
 
 logger = logging.getLogger(__name__)
 
-PREFETCH_PER_RACE = 5000
+# Unacked deliveries per race: a frame acks what it stored, so this bounds a frame's batch
+# (and the relay's memory); too small and a backlog drains slower than it could.
+PREFETCH_PER_RACE = 20000
 HANDOFF_EVERY_S = 0.02
 RECONNECT_PAUSE_S = 1.0
 
