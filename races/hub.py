@@ -37,7 +37,7 @@ from channels.layers import get_channel_layer
 from races import live_store, metrics
 from races.race_state import leaderboard_sort_key
 from races.relay import RACES_GROUP, SEED_GROUP, dumps, race_group
-from races.socket_writer import Outgoing, direct_writer
+from races.socket_writer import Outgoing, SlowClient, direct_writer
 
 logger = logging.getLogger(__name__)
 
@@ -145,12 +145,18 @@ class GroupHub:
         for spectator in self.spectators if spectators is None else spectators:
             if spectator.backlog is not None:
                 spectator.backlog.append(message)
-            elif spectator.direct is None or not spectator.direct(message):
-                try:
+                handed += 1
+                continue
+            try:
+                if spectator.direct is None or not spectator.direct(message):
                     await spectator.send(message.asgi)
-                except Exception:  # the socket went away; its own task cleans up
-                    logger.debug("send to a closed socket of %s", self.group)
-                    continue
+            except SlowClient as error:  # dropped; its own task leaves the hub
+                logger.info("%s: dropped a spectator that stopped reading (%s)", self.group, error)
+                metrics.websocket_error(self.endpoint, "slow_client")
+                continue
+            except Exception:  # the socket went away; its own task cleans up
+                logger.debug("send to a closed socket of %s", self.group)
+                continue
             handed += 1
         if handed:
             metrics.frames_sent(self.endpoint, handed, positions)

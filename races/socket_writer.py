@@ -14,6 +14,10 @@ daphne one (its `send` is `functools.partial(Server.handle_reply, protocol)`):
 
 Only plain sockets in the OPEN state without permessage-compression take this path;
 everything else (TLS inside daphne, other ASGI servers, tests) uses the ASGI `send`.
+
+A client that stops reading would make Twisted buffer frames for it without end; past
+MAX_BUFFERED_BYTES its connection is dropped (`SlowClient`). It reconnects, resumes, and
+gets a snapshot; the other spectators never wait for it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ class Outgoing:
 
 DirectWrite = Callable[[Outgoing], bool]
 
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
+
+class SlowClient(Exception):
+    """The socket's unsent bytes passed MAX_BUFFERED_BYTES; its connection was dropped."""
+
 
 def direct_writer(send: Callable[[dict], Awaitable[None]]) -> DirectWrite | None:
     """A writer for daphne's `send` (see module doc), or None for any other server."""
@@ -74,7 +84,11 @@ def _write(protocol: Any, message: Outgoing) -> bool:
     ):
         return False
     frame = message.frame()
-    if transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
+    pending = transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+    if pending:
+        if pending + len(frame) > MAX_BUFFERED_BYTES:
+            transport.abortConnection()
+            raise SlowClient(f"{pending} bytes unsent")
         transport.write(frame)  # behind what Twisted still holds for this socket
         return True
     sent = transport.writeSomeData(frame)

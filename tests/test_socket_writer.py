@@ -2,7 +2,10 @@
 
 import functools
 
-from races.socket_writer import Outgoing, direct_writer
+import pytest
+
+from races import socket_writer
+from races.socket_writer import Outgoing, SlowClient, direct_writer
 
 
 class FakeTransport:
@@ -28,6 +31,9 @@ class FakeTransport:
     def write(self, data: bytes) -> None:
         self.buffered.append(data)
         self._tempDataLen += len(data)
+
+    def abortConnection(self) -> None:  # Twisted's name
+        self.connected = False
 
 
 class FakeProtocol:
@@ -101,3 +107,15 @@ def test_other_servers_get_no_direct_writer():
 
     assert direct_writer(send) is None
     assert direct_writer(functools.partial(send)) is None
+
+
+def test_a_client_that_stops_reading_is_dropped_once_too_much_waits_for_it(monkeypatch):
+    monkeypatch.setattr(socket_writer, "MAX_BUFFERED_BYTES", 10_000)
+    transport = FakeTransport(accepts=0)  # the kernel buffer is full: nothing goes out
+    write = direct_writer(daphne_send(FakeProtocol(transport)))
+    for _ in range(4):
+        assert write(Outgoing("x" * 2000)) is True  # buffered, up to the limit
+    with pytest.raises(SlowClient):
+        write(Outgoing("x" * 2000))
+    assert transport.connected is False
+    assert write(Outgoing("x")) is False  # gone: the ASGI path (a no-op in daphne) is left
