@@ -210,6 +210,10 @@ def both(
     loadgen = run.processes.running["loadgen"]
     if loadgen.poll() is not None:
         raise StackError(f"load generator exited: {run.processes.log_tail('loadgen')}")
+    if bare_row.get("server_us_per_frame") and web_row.get("server_us_per_frame"):
+        # Per frame of CPU: robust when the machine is busy and both are throttled.
+        bare_us, web_us = bare_row["server_us_per_frame"], web_row["server_us_per_frame"]
+        web_row["cpu_ratio_to_bare"] = round(bare_us / web_us, 3)
     if bare_row["frames_per_s"]:
         web_row["ratio_to_bare"] = round(web_row["frames_per_s"] / bare_row["frames_per_s"], 3)
     if bare_row.get("rss_kib_per_connection"):

@@ -30,6 +30,7 @@ COLUMNS = [
     ("server_rss_mib", "srv MiB", "{:.0f}"),
     ("relay_cpu_percent", "relay%", "{:.0f}"),
     ("ratio_to_bare", "vs bare", "{:.2f}"),
+    ("cpu_ratio_to_bare", "µs vs bare", "{:.2f}"),
 ]
 
 
@@ -73,13 +74,25 @@ def verdicts(rows: list[dict], extras: dict) -> list[dict]:
         web = [r for r in a_rows if r["server"] == "raceweb"]
         good = [r for r in web if (r["p99_ms"] or 1e9) < 250 and r["gaps"] == 0]
         best = max(good, key=lambda r: r["frames_per_s"], default=None)
-        bare = max((r["frames_per_s"] for r in a_rows if r["server"] == "bare"), default=0)
+        most = max(web, key=lambda r: r["frames_per_s"], default=None)
+        bare = [r for r in a_rows if r["server"].startswith("bare")]
+        ceiling = max((r["frames_per_s"] for r in bare), default=0)
         value = best["frames_per_s"] if best else 0
+        web_us = [r["server_us_per_frame"] for r in web if r.get("server_us_per_frame")]
+        bare_us = [r["server_us_per_frame"] for r in bare if r.get("server_us_per_frame")]
+        cpu = (
+            f"; CPU per frame {min(web_us):.0f}-{max(web_us):.0f} µs against the bare "
+            f"server's {min(bare_us):.0f}-{max(bare_us):.0f} µs"
+            if web_us and bare_us
+            else ""
+        )
         found.append(
             {
                 "target": "a: one web process, 1,000 spectators: >= 40,000 frames/s, p99 < 250 ms",
-                "measured": f"{value:,.0f} frames/s with p99 < 250 ms "
-                f"(bare websockets: {bare:,.0f} frames/s, ratio {value / bare if bare else 0:.2f})",
+                "measured": f"{value:,.0f} frames/s with p99 < 250 ms; at most "
+                f"{most['frames_per_s'] if most else 0:,.0f} frames/s (p99 "
+                f"{most['p99_ms'] if most else '-'} ms); bare ceiling in the same run "
+                f"{ceiling:,.0f} frames/s{cpu}",
                 "met": value >= 40_000,
             }
         )
