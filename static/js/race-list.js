@@ -37,6 +37,7 @@ function cardFor(race) {
   const athletes = document.createElement("strong");
   athletes.dataset.field = "athletes";
   const span = document.createElement("span");
+  span.hidden = true; // until a message says how many
   span.append(athletes, " athletes");
   facts.append(span);
   const progress = document.createElement("div");
@@ -68,25 +69,31 @@ function apply(msg) {
       moved = true;
     }
     card.hidden = race.status === "draft";
-    const total = race.athletes ?? race.athlete_count;
-    if (total != null) card.querySelector('[data-field="athletes"]').textContent = String(total);
-    showProgress(card, race, total);
+    // athletes: a number, or {total, running, finished, dnf}
+    const counts = typeof race.athletes === "object" && race.athletes ? race.athletes : race.counts ?? race;
+    const total = typeof race.athletes === "number" ? race.athletes : counts.total ?? race.athlete_count;
+    if (total != null) {
+      const count = card.querySelector('[data-field="athletes"]');
+      count.textContent = String(total);
+      count.parentElement.hidden = false;
+    }
+    showProgress(card, race, counts, total);
   }
   if (moved) sortCards();
   empty.hidden = list.querySelector("li:not([hidden])") != null;
 }
 
-function showProgress(card, race, total) {
-  const running = race.running ?? race.counts?.running;
-  const finished = race.finished ?? race.counts?.finished;
+function showProgress(card, race, counts, knownTotal) {
+  const { running, finished, dnf } = counts;
   if (running == null && finished == null) return;
+  const total = knownTotal ?? Number(card.querySelector('[data-field="athletes"]').textContent);
   const share = (n) => (total ? `${(100 * (n ?? 0)) / total}%` : "0");
   card.querySelector('[data-bar="finished"]').style.width = share(finished);
   card.querySelector('[data-bar="running"]').style.width = share(running);
   const parts = [];
   if (running) parts.push(`${running} running`);
   if (finished) parts.push(`${finished} finished`);
-  if (race.dnf ?? race.counts?.dnf) parts.push(`${race.dnf ?? race.counts.dnf} DNF`);
+  if (dnf) parts.push(`${dnf} DNF`);
   const text = parts.join(" · ") || (race.status === "running" ? "Live now" : null);
   if (text) card.querySelector('[data-field="counts"]').textContent = text;
 }
