@@ -75,7 +75,7 @@ def race():
 def open_page(browser, live_server, race):
     pages = []
 
-    def open_(athletes: list[FakeAthlete], viewport=DESKTOP, greet: bool = True):
+    def open_(athletes: list[FakeAthlete], viewport=DESKTOP, greet: bool = True, hash: str = ""):
         fake = FakeRace(race, athletes)
         server = ScriptedServer(fake, greet=greet)
         page = browser.new_page(viewport=viewport)
@@ -88,7 +88,7 @@ def open_page(browser, live_server, race):
             lambda route: route.fulfill(body=fake.geojson(), content_type="application/geo+json"),
         )
         page.route_web_socket("**/ws/races/**", server.handle)
-        page.goto(live_server.url + race.get_absolute_url())
+        page.goto(live_server.url + race.get_absolute_url() + hash)
         page.errors = errors
         return page, fake, server
 
@@ -275,6 +275,19 @@ def test_follow_from_the_map_keeps_the_athlete_in_view(open_page):
     splits = page.eval_on_selector_all("#follow .splits tbody tr:not(.pending)", "r => r.length")
     assert splits >= 1
     assert "in " in page.text_content("#follow .stat:last-child .v")  # ETA to the finish
+
+
+def test_a_link_to_an_athlete_follows_it(open_page):
+    page, _, _ = open_page(field_of(12), hash="#bib=7")
+    page.wait_for_selector("#follow:not([hidden])")
+    assert page.text_content("#follow .follow-bib") == "7"
+    page.wait_for_function("raceweb.profile.background !== null")  # the course is in
+    in_view = """() => { const m = raceweb.map;
+                          return m.map.getBounds().contains(m.markers.get(7).getLatLng()); }"""
+    assert page.evaluate(in_view), "the course fit must not take the followed athlete away"
+    page.click("#follow .follow-close")
+    page.wait_for_selector("#follow", state="hidden")
+    assert page.evaluate("location.hash") == ""
 
 
 def test_a_gap_in_frame_numbers_asks_for_the_missed_frames(open_page):

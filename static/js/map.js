@@ -65,6 +65,14 @@ export class RaceMap {
     this.map.on("dragstart", () => {
       this.userPannedAt = performance.now();
     });
+    // While the map pans or zooms (an animation, the spectator), following waits.
+    this.moving = false;
+    this.map.on("movestart zoomstart", () => {
+      this.moving = true;
+    });
+    this.map.on("moveend zoomend", () => {
+      this.moving = false;
+    });
   }
 
   addFitControl() {
@@ -78,15 +86,18 @@ export class RaceMap {
         const box = L.DomUtil.create("div", "leaflet-bar");
         box.append(button);
         L.DomEvent.disableClickPropagation(box);
-        button.addEventListener("click", () => this.fitCourse());
+        button.addEventListener("click", () => this.fitCourse({ byUser: true }));
         return box;
       },
     });
     new FitControl({ position: "topleft" }).addTo(this.map);
   }
 
-  fitCourse() {
-    if (this.courseBounds) this.map.fitBounds(this.courseBounds, { padding: [24, 24] });
+  fitCourse({ byUser = false } = {}) {
+    if (!this.courseBounds) return;
+    // The spectator asked for this view: following leaves it alone for a while.
+    if (byUser) this.userPannedAt = performance.now();
+    this.map.fitBounds(this.courseBounds, { padding: [24, 24] });
   }
 
   /** The course line with its start, finish and checkpoints. */
@@ -101,7 +112,7 @@ export class RaceMap {
     const line = L.polyline(course.segments);
     if (course.size > 1) {
       this.courseBounds = line.getBounds();
-      if (!this.fitted) this.fitCourse();
+      if (!this.fitted && this.followed == null) this.fitCourse();
     }
     this.fitted = true;
   }
@@ -243,12 +254,8 @@ export class RaceMap {
     if (!track) return;
     const at = L.latLng(track.lat, track.lon);
     this.tooltip?.setLatLng(at);
-    if (this.panning || performance.now() - this.userPannedAt < USER_PAN_GRACE_MS) return;
+    if (this.moving || performance.now() - this.userPannedAt < USER_PAN_GRACE_MS) return;
     if (this.map.getBounds().pad(-FOLLOW_MARGIN).contains(at)) return;
-    this.panning = true;
-    this.map.once("moveend", () => {
-      this.panning = false;
-    });
     this.map.panTo(at, { animate: true, duration: 0.6 });
   }
 }
