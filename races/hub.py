@@ -282,9 +282,10 @@ class RaceHub(GroupHub):
         if kind == "race.frame":
             await self._on_frame(message)
         elif kind == "race.status":
-            self.race = {**self.race, "status": message["status"]}
+            race = message.get("race") or {"status": message["status"]}
+            self.race = {**self.race, **race, "clock_s": self.race.get("clock_s")}
             self._snapshot = None
-            await self.broadcast(text_message(dumps({"type": "race", "status": message["status"]})))
+            await self.broadcast(text_message(dumps({"type": "race", **race})))
         elif kind == "race.reset":
             await self.resync()
 

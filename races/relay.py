@@ -182,7 +182,6 @@ class RelayCore:
             self.feeds.pop(slug, None)
         if self.source is not None:
             self.source.cancel(slug, delete_queue=True)
-        await self._send(race_group(slug), {"type": "race.status", "status": status})
         await self._announce(slug, status)
         metrics.forget_race(slug)
 
@@ -357,10 +356,17 @@ class RelayCore:
             logger.warning("group_send to %s still pending after %ss", group, SEND_TIMEOUT_S)
 
     async def _announce(self, slug: str, status: str, summary: dict | None = None) -> None:
+        """`{"type": "race", ...the race summary}` to the race's spectators and the race
+        list (started_at, finished_at and status change with it)."""
         summary = summary or await self._in_db(_race_summary, slug)
         if summary is None:
             return
-        text = dumps({"type": "race", **summary, "status": status})
+        race = {**summary, "status": status}
+        text = dumps({"type": "race", **race})
+        if status != "draft":  # a reset reaches the race's spectators as a new snapshot
+            await self._send(
+                race_group(slug), {"type": "race.status", "status": status, "race": race}
+            )
         await self._send(RACES_GROUP, {"type": "race.status", "slug": slug, "text": text})
 
     async def _in_db(self, function: Callable, *args: Any) -> Any:

@@ -8,12 +8,12 @@ from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from races import embedded
+from races import embedded, lifecycle
 from races import hub as hubs
 from races.consumers import MAX_CLIENT_MESSAGE
 from races.relay import RelayCore
 from races.routing import websocket_urlpatterns
-from tests.factories import EventFeed, started_race
+from tests.factories import EventFeed, make_race, started_race, unique_name
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,7 +177,26 @@ async def test_race_status_changes_reach_spectators():
     await live.frame()
     await receive(spectator)
     await live.core.race_ended(live.race.slug, "finished")
-    assert await receive(spectator) == {"type": "race", "status": "finished"}
+    message = await receive(spectator)
+    assert (message["type"], message["status"], message["slug"]) == (
+        "race",
+        "finished",
+        live.race.slug,
+    )
+    await spectator.disconnect()
+
+
+async def test_a_spectator_waiting_before_the_start_is_told_when_it_starts():
+    race = await sync_to_async(make_race)(unique_name(), athletes=2)
+    spectator = await connect(f"/ws/races/{race.slug}/")
+    snapshot = await receive(spectator)
+    assert (snapshot["race"]["status"], snapshot["race"]["started_at"]) == ("draft", None)
+    race = await sync_to_async(lifecycle.start_race)(race)
+    core = RelayCore(frames_per_second=20)
+    await core.race_started(race.slug)
+    started = await receive(spectator)
+    assert (started["type"], started["status"]) == ("race", "running")
+    assert started["started_at"] == race.started_at.isoformat().replace("+00:00", "Z")
     await spectator.disconnect()
 
 
