@@ -283,7 +283,7 @@ class RaceHub(GroupHub):
             await self._on_frame(message)
         elif kind == "race.status":
             race = message.get("race") or {"status": message["status"]}
-            self.race = {**self.race, **race, "clock_s": self.race.get("clock_s")}
+            self.race = {**self.race, **race}
             self._snapshot = None
             await self.broadcast(text_message(dumps({"type": "race", **race})))
         elif kind == "race.reset":

@@ -361,7 +361,8 @@ class RelayCore:
         summary = summary or await self._in_db(_race_summary, slug)
         if summary is None:
             return
-        race = {**summary, "status": status}
+        race = {key: value for key, value in summary.items() if key != "clock_s"}
+        race["status"] = status
         text = dumps({"type": "race", **race})
         if status != "draft":  # a reset reaches the race's spectators as a new snapshot
             await self._send(
