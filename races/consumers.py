@@ -24,7 +24,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 
@@ -167,7 +167,7 @@ class RaceListSocket(Socket):
         spectator.backlog = []
         hub.add(spectator)
         try:
-            races = await sync_to_async(_race_list)()
+            races = await database_sync_to_async(_race_list)()
             await spectator.deliver([hubs.text_message(dumps({"type": "races", "races": races}))])
             async for message in self.messages(receive):
                 if client_message(message)["type"] != "ping":
@@ -187,7 +187,7 @@ class SeedSocket(Socket):
         if not race:
             raise BadMessage("missing ?race=race-<slug> or ?race=all")
         if race != "all":
-            if not await sync_to_async(live_store.race_exists)(race.removeprefix("race-")):
+            if not await database_sync_to_async(live_store.race_exists)(race.removeprefix("race-")):
                 raise live_store.UnknownRace(race)
         hub = await hubs.seed_hub()
         spectator = hubs.Spectator(send, None if race == "all" else race)

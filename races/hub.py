@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from races import live_store, metrics
@@ -212,7 +212,7 @@ class RaceHub(GroupHub):
         self.resyncs = 0  # for metrics: snapshots reloaded after a gap
 
     async def start(self) -> None:
-        if not await sync_to_async(live_store.race_exists)(self.slug):
+        if not await database_sync_to_async(live_store.race_exists)(self.slug):
             raise live_store.UnknownRace(self.slug)
         await self.subscribe()
         try:
@@ -224,7 +224,7 @@ class RaceHub(GroupHub):
 
     async def load(self) -> None:
         """(Re)load the snapshot from the database: it is never behind a received frame."""
-        snapshot = await sync_to_async(live_store.read_snapshot)(self.slug)
+        snapshot = await database_sync_to_async(live_store.read_snapshot)(self.slug)
         self.frame = self.loaded_frame = snapshot["frame"]
         self.race = snapshot["race"]
         self.course = snapshot["course"]

@@ -371,7 +371,18 @@ class RelayCore:
         await self._send(RACES_GROUP, {"type": "race.status", "slug": slug, "text": text})
 
     async def _in_db(self, function: Callable, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
+        """Run `function` in the relay's database thread (one connection, kept open)."""
+        return await asyncio.get_running_loop().run_in_executor(self._db, _checked, function, args)
+
+
+def _checked(function: Callable, args: tuple) -> Any:
+    """Call `function`; after a database error, drop the connection so the next call
+    opens a fresh one (a restarted PostgreSQL must not leave the relay stuck)."""
+    try:
+        return function(*args)
+    except DatabaseError:
+        connection.close()
+        raise
 
 
 def _close_db_connection() -> None:
