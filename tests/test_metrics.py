@@ -481,7 +481,8 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         daphne = await asyncio.to_thread(lambda: wait_for(web_has_all, 30, "web to deliver"))
         assert daphne("raceweb_websocket_connections", endpoint="race") == 1
         updates = spectator.of_type("update")
-        assert daphne("raceweb_frames_sent_total", endpoint="race") == 1 + len(updates)
+        races = spectator.of_type("race")  # the race started: one message each
+        assert daphne("raceweb_frames_sent_total", endpoint="race") == 1 + len(updates) + len(races)
         assert daphne("raceweb_positions_sent_total", endpoint="race") == sum(
             len(update["athletes"]) for update in updates
         )
