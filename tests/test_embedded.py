@@ -49,13 +49,17 @@ async def test_a_race_published_from_another_thread_reaches_spectators():
     thread.start()
     await asyncio.to_thread(thread.join)
 
-    frames, athletes = [], {}
+    frames, athletes, statuses = [], {}, []
     while sum(1 for a in athletes.values() if a.get("distance_m") == 90 * 4.0) < 1:
         update = json.loads(await spectator.receive_from(timeout=5))
+        if update["type"] == "race":
+            statuses.append(update["status"])
+            continue
         frames.append(update["frame"])
         for athlete in update["athletes"]:
             athletes.setdefault(athlete["id"], {}).update(athlete)
     assert frames == list(range(1, len(frames) + 1))
+    assert statuses == ["running"]  # the lifecycle's notice reached the embedded relay
     assert {a["status"] for a in athletes.values()} == {"running"}
 
     async def stored() -> bool:
