@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from datetime import UTC, datetime
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
 
 from bench.frames import frame_number, frame_type
 
@@ -46,16 +48,21 @@ class Relay:
 
 
 async def follow_upstream(relay: Relay, url: str, origin: str | None) -> None:
-    async with connect(url, origin=origin, compression=None, max_size=None) as ws:
-        while True:
-            data = await ws.recv(decode=False)
-            if frame_type(data) == b"snapshot":
-                relay.snapshot = json.loads(data)
-                relay.frame = relay.snapshot.get("frame", 0)
-                relay.first_frame.set()
-                continue
-            relay.publish(data)
-            relay.first_frame.set()
+    """Follow the upstream socket; if it closes, say why on stderr and follow it again."""
+    while True:
+        try:
+            async with connect(url, origin=origin, compression=None, max_size=None) as ws:
+                while True:
+                    data = await ws.recv(decode=False)
+                    if frame_type(data) == b"snapshot":
+                        relay.snapshot = json.loads(data)
+                        relay.frame = relay.snapshot.get("frame", 0)
+                    else:
+                        relay.publish(data)
+                    relay.first_frame.set()
+        except (OSError, ConnectionClosed) as error:
+            print(f"upstream {url} lost: {error!r}; reconnecting", file=sys.stderr, flush=True)
+            await asyncio.sleep(0.5)
 
 
 def synthetic_frame(number: int, athletes: int) -> bytes:
