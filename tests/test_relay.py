@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
+from django.db import OperationalError
 
-from races import embedded, lifecycle
+from races import embedded, lifecycle, live_store
 from races.models import LiveAthlete, LiveRace, Position, Race
 from races.relay import SEED_GROUP, RelayCore
 from tests.factories import EventFeed, started_race
@@ -171,3 +172,25 @@ async def test_the_frame_loop_sends_at_most_the_configured_rate():
         core.stop()
         await runner
         await core.close()
+
+
+async def test_a_database_error_keeps_the_batch_for_the_next_frame(monkeypatch):
+    race, feed, layer, channel = await setup_race(athletes=2)
+    core = RelayCore(frames_per_second=20)
+    real_store = live_store.store_frame
+    failures = [OperationalError("database is locked")]
+
+    def store_frame(*args):
+        if failures:
+            raise failures.pop()
+        return real_store(*args)
+
+    monkeypatch.setattr(live_store, "store_frame", store_frame)
+    acked = []
+    core.ingest(race.slug, feed.starts(), ack=lambda: acked.append(1))
+    await core.flush(core.feeds[race.slug])  # fails, keeps the batch, unacked
+    assert acked == [] and core.stats.store_failures == 1
+    await core.flush(core.feeds[race.slug])
+    assert acked == [1]
+    assert (await next_message(layer, channel))["frame"] == 1
+    assert await Position.objects.filter(race=race).acount() == 2
