@@ -46,7 +46,8 @@ WEBSOCKET_ERRORS = (
     "bad_message",  # 4400: unintelligible, binary or oversized client message
     "origin",  # handshake from a browser origin that is not allowed
     "layer_unavailable",  # channel layer (broker) did not answer in time: 1011
-    "slow_client",  # dropped for not reading (when the fan-out drops slow readers)
+    "slow_client",  # dropped for not reading (more than WS_SEND_BUFFER_BYTES unsent)
+    "rate_limited",  # too many sockets from one address, or messages on one: 4429
     "other",  # an unexpected server error (the socket closes with 1011)
 )
 

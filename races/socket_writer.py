@@ -16,8 +16,8 @@ Only plain sockets in the OPEN state without permessage-compression take this pa
 everything else (TLS inside daphne, other ASGI servers, tests) uses the ASGI `send`.
 
 A client that stops reading would make Twisted buffer frames for it without end; past
-MAX_BUFFERED_BYTES its connection is dropped (`SlowClient`). It reconnects, resumes, and
-gets a snapshot; the other spectators never wait for it.
+WS_SEND_BUFFER_BYTES (a setting) its connection is dropped (`SlowClient`). It reconnects,
+resumes, and gets a snapshot; the other spectators never wait for it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from autobahn.websocket.protocol import PreparedMessage
+from django.conf import settings
 
 
 class Outgoing:
@@ -52,11 +53,9 @@ class Outgoing:
 
 DirectWrite = Callable[[Outgoing], bool]
 
-MAX_BUFFERED_BYTES = 16 * 1024 * 1024
-
 
 class SlowClient(Exception):
-    """The socket's unsent bytes passed MAX_BUFFERED_BYTES; its connection was dropped."""
+    """The socket's unsent bytes passed WS_SEND_BUFFER_BYTES; its connection was dropped."""
 
 
 def direct_writer(send: Callable[[dict], Awaitable[None]]) -> DirectWrite | None:
@@ -86,7 +85,7 @@ def _write(protocol: Any, message: Outgoing) -> bool:
     frame = message.frame()
     pending = transport._tempDataLen + len(transport.dataBuffer) - transport.offset
     if pending:
-        if pending + len(frame) > MAX_BUFFERED_BYTES:
+        if pending + len(frame) > settings.WS_SEND_BUFFER_BYTES:
             transport.abortConnection()
             raise SlowClient(f"{pending} bytes unsent")
         transport.write(frame)  # behind what Twisted still holds for this socket

@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 
 from races.metrics import register_web_collectors  # noqa: E402
 from races.routing import websocket_urlpatterns  # noqa: E402
+from races.socket_limits import SocketLimits  # noqa: E402
 
 register_web_collectors()
 
@@ -24,8 +25,9 @@ autobahn.util._HAS_CLICK = False
 
 # No AuthMiddlewareStack: spectators are anonymous, and a session lookup per socket
 # would put the database on every connect. Origins are checked by the sockets.
+# Sockets per address and messages per socket are limited before any route runs.
 application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}
+    {"http": django_asgi_app, "websocket": SocketLimits(URLRouter(websocket_urlpatterns))}
 )
 
 if settings.EMBEDDED:

@@ -192,6 +192,12 @@ SIMULATION_CONCURRENCY = envint("SIMULATION_CONCURRENCY", "8")  # races per work
 # The fanout exchange race status notices go through to the relays.
 RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", "raceweb.control")
 WS_ALLOWED_ORIGINS = envlist("WS_ALLOWED_ORIGINS")
+# Per web process (races/socket_limits.py, races/socket_writer.py); 0 turns a limit off,
+# except WS_SEND_BUFFER_BYTES: unsent bytes after which a spectator is dropped.
+WS_MAX_CONNECTIONS_PER_IP = envint("WS_MAX_CONNECTIONS_PER_IP", "100")
+WS_CLIENT_MESSAGES_PER_SECOND = envfloat("WS_CLIENT_MESSAGES_PER_SECOND", "2")
+WS_CLIENT_MESSAGE_BURST = envint("WS_CLIENT_MESSAGE_BURST", "20")
+WS_SEND_BUFFER_BYTES = envint("WS_SEND_BUFFER_BYTES", str(16 * 1024 * 1024))
 FRAMES_PER_SECOND = envfloat("FRAMES_PER_SECOND", "4")
 GPX_MAX_BYTES = envint("GPX_MAX_BYTES", str(10 * 1024 * 1024))
 GPX_MAX_POINTS = envint("GPX_MAX_POINTS", "100000")

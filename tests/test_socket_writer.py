@@ -4,7 +4,6 @@ import functools
 
 import pytest
 
-from races import socket_writer
 from races.socket_writer import Outgoing, SlowClient, direct_writer
 
 
@@ -109,8 +108,8 @@ def test_other_servers_get_no_direct_writer():
     assert direct_writer(functools.partial(send)) is None
 
 
-def test_a_client_that_stops_reading_is_dropped_once_too_much_waits_for_it(monkeypatch):
-    monkeypatch.setattr(socket_writer, "MAX_BUFFERED_BYTES", 10_000)
+def test_a_client_that_stops_reading_is_dropped_once_too_much_waits_for_it(settings):
+    settings.WS_SEND_BUFFER_BYTES = 10_000
     transport = FakeTransport(accepts=0)  # the kernel buffer is full: nothing goes out
     write = direct_writer(daphne_send(FakeProtocol(transport)))
     for _ in range(4):
