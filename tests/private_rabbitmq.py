@@ -142,6 +142,17 @@ class PrivateRabbitMQ:
             time.sleep(0.1)
         raise TimeoutError(f"{self.nodename} not ready after {timeout} s:\n{self.log_tail()}")
 
+    def ctl(self, *args: str, timeout: float = 30.0) -> str:
+        """Run `rabbitmqctl` against this node (e.g. "list_queues", "name", "messages")."""
+        result = subprocess.run(
+            ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.nodename, *args],
+            env=self._environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return result.stdout + result.stderr
+
     def log_tail(self, lines: int = 30) -> str:
         """The end of the node's log and console output, for failure messages."""
         parts = []
