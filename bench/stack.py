@@ -60,6 +60,8 @@ def stack_env(database_url: str, amqp_url: str, frames_per_second: float) -> dic
         LOG_LEVEL="WARNING",
         METRICS_PORT="0",
         PYTHONUNBUFFERED="1",
+        # Every simulated spectator comes from 127.0.0.1: no per-address socket limit.
+        WS_MAX_CONNECTIONS_PER_IP="0",
     )
     return env
 
