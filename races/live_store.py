@@ -37,6 +37,11 @@ class UnknownRace(LookupError):
     """No race has this slug."""
 
 
+class StaleFrame(RuntimeError):
+    """The stored frame is not the one before ours: another relay wrote the race (this one
+    was its hot standby), or it was reset. Reload the state and apply the batch again."""
+
+
 class RaceNotLive(RuntimeError):
     """The race is back to draft (reset) or not started: its live state must not be written."""
 
@@ -111,6 +116,9 @@ def store_frame(
         )
         if status not in LIVE_STATUSES:
             raise RaceNotLive(f"race {race_id} is {status or 'gone'}")
+        stored = LiveRace.objects.filter(race_id=race_id).values_list("frame", flat=True).first()
+        if (stored or 0) != frame - 1:
+            raise StaleFrame(f"stored frame is {stored or 0}, this one is {frame}")
         bulk_sql.insert_positions(positions)
         bulk_sql.upsert_live_athletes(live)
         bulk_sql.upsert_live_race(race_id, frame, clock_s, timezone.now())

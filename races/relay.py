@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 5.0
 MAX_PENDING_SENDS = 64
-# A feed that heard nothing for this long reloads its state from the database before the
-# next batch: it may have been the hot standby while another relay wrote the race.
-IDLE_RELOAD_S = 5.0
 # After Finish/Stop, events still in flight get this long to arrive before the last frame.
 RELEASE_GRACE_S = 1.0
 RACES_GROUP = "races"
@@ -93,7 +90,6 @@ class RaceFeed:
         self.group = race_group(slug)
         self.loaded: live_store.LoadedRace | None = None
         self.inbox: list[tuple[Sequence[Event], Ack | None]] = []
-        self.last_input = 0.0
         self.lock = asyncio.Lock()
         self.finish_requested = False
 
@@ -238,13 +234,18 @@ class RelayCore:
             if not feed.inbox:
                 return
             batch, feed.inbox = feed.inbox, []
-            idle = time.monotonic() - feed.last_input > IDLE_RELOAD_S
-            feed.last_input = time.monotonic()
             try:
-                if feed.loaded is None or idle:
+                if feed.loaded is None:
                     feed.loaded = await self._in_db(live_store.load_race, feed.slug)
                     logger.info("relay active for %s from frame %s", feed.slug, feed.loaded.frame)
                 frame = await self._apply_and_store(feed, batch)
+            except live_store.StaleFrame as stale:
+                # Another relay wrote this race meanwhile (we were its hot standby), or it
+                # was reset: carry on from what is stored, with this batch again.
+                logger.info("race %s: %s; reloading", feed.slug, stale)
+                feed.loaded = None
+                feed.inbox[:0] = batch
+                return
             except (live_store.UnknownRace, live_store.RaceNotLive) as error:
                 logger.warning("events for race %r dropped: %r", feed.slug, error)
                 _ack_all(batch)

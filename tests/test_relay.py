@@ -194,3 +194,21 @@ async def test_a_database_error_keeps_the_batch_for_the_next_frame(monkeypatch):
     assert acked == [1]
     assert (await next_message(layer, channel))["frame"] == 1
     assert await Position.objects.filter(race=race).acount() == 2
+
+
+async def test_a_standby_that_becomes_active_again_carries_on_from_what_the_other_stored():
+    race, feed, layer, channel = await setup_race()
+    one, other = RelayCore(frames_per_second=20), RelayCore(frames_per_second=20)
+    one.ingest(race.slug, feed.starts())
+    await one.flush(one.feeds[race.slug])  # frame 1 by the first relay
+    for second in (30, 60):  # the first relay is gone; the other writes frames 2 and 3
+        other.ingest(race.slug, feed.tick(second))
+        await other.flush(other.feeds[race.slug])
+    one.ingest(race.slug, feed.tick(90))  # the first relay is active again
+    await one.flush(one.feeds[race.slug])  # sees frame 3 stored, reloads: no frame yet
+    await one.flush(one.feeds[race.slug])
+    frames = [(await next_message(layer, channel))["frame"] for _ in range(4)]
+    assert frames == [1, 2, 3, 4]
+    leader = await LiveAthlete.objects.aget(athlete=feed.athletes[0])
+    assert leader.state["distance_m"] == pytest.approx(90 * 4.0)
+    assert await Position.objects.filter(race=race).acount() == 20
