@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0
 
 # Runs in a subprocess with the server's settings: a race with `count` athletes, started.
 CREATE_RACE = """
@@ -56,6 +56,7 @@ class ServedRaceWeb:
         self.env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{workdir / 'raceweb.sqlite3'}",
+            "DJANGO_SETTINGS_MODULE": "raceweb.settings",
             "DEBUG": "True",
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "WARNING",
@@ -120,7 +121,7 @@ class ServedRaceWeb:
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/", timeout=2) as response:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
                 return response.status == 200
         except OSError:
             return False

@@ -209,10 +209,19 @@ export class RaceMap {
 
   /** Moves the markers of the athletes that glided this frame. */
   move(ids) {
+    // A marker that moved less than a third of a pixel is not redrawn (at the zoom of a
+    // whole course, most frames of most athletes): the canvas is redrawn less often.
+    const step = (0.33 * 360) / (256 * 2 ** this.map.getZoom());
+    const settled = this.motion.settled;
     for (const id of ids) {
       const marker = this.markers.get(id);
       const track = this.motion.get(id);
-      if (marker && track) marker.setLatLng([track.lat, track.lon]);
+      if (!marker || !track) continue;
+      const at = marker.getLatLng();
+      if (Math.abs(track.lat - at.lat) < step && Math.abs(track.lon - at.lng) < step && !settled.has(id)) {
+        continue;
+      }
+      marker.setLatLng([track.lat, track.lon]);
     }
     if (this.followed != null && ids.length) this.keepInView();
   }

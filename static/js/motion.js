@@ -31,6 +31,7 @@ export class Motion {
     /** @type {Map<number, Track>} */
     this.tracks = new Map();
     this.active = new Set();
+    this.settled = new Set(); // ids whose glide ended in the last advance()
   }
 
   /** A reported position; `jump` places it at once (first sight, a fresh page). */
@@ -76,6 +77,7 @@ export class Motion {
   /** Moves every gliding athlete to where it is at `now`; returns the ids that moved. */
   advance(now) {
     const moved = [];
+    this.settled.clear();
     for (const id of this.active) {
       const t = this.tracks.get(id);
       const f = t.duration > 0 ? Math.min(1, (now - t.start) / t.duration) : 1;
@@ -83,7 +85,10 @@ export class Motion {
       t.lon = t.fromLon + (t.toLon - t.fromLon) * f;
       t.dist = t.fromDist + (t.toDist - t.fromDist) * f;
       moved.push(id);
-      if (f >= 1) this.active.delete(id);
+      if (f >= 1) {
+        this.active.delete(id);
+        this.settled.add(id);
+      }
     }
     return moved;
   }

@@ -5,6 +5,7 @@
 const PAD = { left: 54, right: 14, top: 18, bottom: 20 };
 const DOT_RADIUS = 3.5;
 const PICK_PX = 10;
+const REDRAW_MS = 66;
 
 export class Profile {
   constructor(canvas, { motion, athlete, colours, onSelect }) {
@@ -20,6 +21,8 @@ export class Profile {
     this.background = null;
     this.dots = []; // what the last redraw drew: [{id, x, y}], for picking (and tests)
     this.needsDraw = true;
+    this.moved = false;
+    this.drawnAt = 0;
     new ResizeObserver(() => this.resize()).observe(canvas);
     canvas.addEventListener("click", (event) => this.pick(event));
   }
@@ -67,14 +70,17 @@ export class Profile {
     return PAD.top + inner - ((elevation - low) / range) * inner * 0.92 - inner * 0.04;
   }
 
-  /** Redraws when something changed since the last frame. */
-  frame(moved) {
-    if (moved.length) this.needsDraw = true;
-    if (this.needsDraw) this.draw();
+  /** Redraws when something changed, at most every REDRAW_MS while athletes glide
+   * (a dot moves a fraction of a pixel per frame here; the map shows the motion). */
+  frame(moved, now = performance.now()) {
+    if (moved.length) this.moved = true;
+    if (this.needsDraw || (this.moved && now - this.drawnAt >= REDRAW_MS)) this.draw(now);
   }
 
-  draw() {
+  draw(now = performance.now()) {
     this.needsDraw = false;
+    this.moved = false;
+    this.drawnAt = now;
     const ctx = this.canvas.getContext("2d");
     if (!this.width || !this.height) return;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
