@@ -44,6 +44,7 @@ MAX_PENDING_SENDS = 64
 # After Finish/Stop, events still in flight get this long to arrive before the last frame.
 RELEASE_GRACE_S = 1.0
 RACES_GROUP = "races"
+SEED_EVENTS_PER_MESSAGE = 2000
 SEED_GROUP = "seed.all"
 
 Event = dict[str, Any] | bytes | str
@@ -331,9 +332,10 @@ class RelayCore:
         await self._send(feed.group, message)
         self.stats.frames_sent += 1
         self.stats.per_race_frame[feed.slug] = frame
-        if raw:
+        for start in range(0, len(raw), SEED_EVENTS_PER_MESSAGE):  # a backlog: many events
+            events = raw[start : start + SEED_EVENTS_PER_MESSAGE]
             await self._send(
-                SEED_GROUP, {"type": "race.events", "race": f"race-{feed.slug}", "events": raw}
+                SEED_GROUP, {"type": "race.events", "race": f"race-{feed.slug}", "events": events}
             )
 
     # ---- plumbing ----------------------------------------------------------------------

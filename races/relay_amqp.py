@@ -21,8 +21,10 @@ import asyncio
 import json
 import logging
 import queue
+import select
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from amqp.exceptions import ChannelError, ConsumerCancelled
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 # (and the relay's memory); too small and a backlog drains slower than it could.
 PREFETCH_PER_RACE = 20000
 HANDOFF_EVERY_S = 0.02
+READ_CHUNK_BYTES = 8192
 RECONNECT_PAUSE_S = 1.0
 
 
@@ -89,6 +92,7 @@ class AmqpIntake:
             try:
                 with Connection(self.url, heartbeat=30, connect_timeout=10) as conn:
                     conn.connect()
+                    _read_in_chunks(conn)
                     self._session += 1
                     self._channels.clear()
                     self._bind_control(conn)
@@ -110,12 +114,18 @@ class AmqpIntake:
                 time.sleep(RECONNECT_PAUSE_S)
 
     def _serve(self, conn: Connection) -> None:
+        wait_for_data = _data_waiter(conn)
         while not self._stopping.is_set():
             self._run_commands(conn)
             deadline = time.monotonic() + HANDOFF_EVERY_S
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    conn.drain_events(timeout=left)
+                    if wait_for_data is None:
+                        conn.drain_events(timeout=left)
+                    elif wait_for_data(left):
+                        conn.drain_events()  # data is there: no socket timeout to juggle
+                    else:
+                        break
                 except TimeoutError:  # socket.timeout: nothing more right now
                     break
                 except ConsumerCancelled as cancelled:  # the queue was deleted
@@ -208,3 +218,50 @@ class AmqpIntake:
             return
         if isinstance(notice, dict):
             self.loop.call_soon_threadsafe(self.core.spawn, self.core.on_control(notice))
+
+
+def _read_in_chunks(conn: Connection) -> None:
+    """Let py-amqp read the socket in chunks rather than frame part by frame part.
+
+    py-amqp's TCP transport asks `recv()` for exactly the bytes of the next frame header,
+    payload or end octet: about ten system calls per delivery. Its `_read` keeps whatever
+    a `recv()` returns beyond what it asked for, so asking for a chunk is safe; measured
+    here, it took a delivery from 55-70 to 35-47 µs of CPU. Left alone if py-amqp's
+    transport is not the one this was written for (TLS, another version).
+    """
+    transport = _tcp_transport(conn)
+    if transport is None:
+        return
+    recv = transport.sock.recv
+    transport._quick_recv = lambda wanted: recv(max(wanted, READ_CHUNK_BYTES))
+
+
+def _data_waiter(conn: Connection) -> Callable[[float], bool] | None:
+    """A function that waits up to `seconds` for something to read; None if unsupported.
+
+    `drain_events(timeout=...)` sets and resets the socket's timeout around every frame it
+    reads (two `fcntl` system calls per frame, 21 % of the relay's samples draining a
+    backlog). Waiting here first, and then draining without a timeout, avoids that; what
+    py-amqp has already read (its `_read_buffer`) counts as available.
+    """
+    transport = _tcp_transport(conn)
+    if transport is None:
+        return None
+    sock = transport.sock
+
+    def wait(seconds: float) -> bool:
+        if transport._read_buffer:
+            return True
+        readable, _, _ = select.select([sock], [], [], seconds)
+        return bool(readable)
+
+    return wait
+
+
+def _tcp_transport(conn: Connection) -> Any:
+    transport = getattr(conn.connection, "transport", None)
+    if type(transport).__name__ != "TCPTransport":
+        return None
+    if not all(hasattr(transport, name) for name in ("_quick_recv", "_read_buffer", "sock")):
+        return None
+    return transport
