@@ -7,8 +7,8 @@ AMQP and distribution ports (free ones, picked at start), and its own config fil
 temporary directory. It registers with the epmd already running on the machine, which is
 shared by design (epmd only maps node names to ports).
 
-Use it as a pytest fixture (one node per test module: booting takes about five seconds,
-a restart about six) ::
+Use it as a pytest fixture (one node for the whole test session: booting takes five to
+ten seconds, a restart about as long) ::
 
     from tests.private_rabbitmq import private_rabbitmq  # noqa: F401  (a fixture)
 
@@ -20,8 +20,8 @@ a restart about six) ::
             ...
 
 or as a context manager anywhere (`with PrivateRabbitMQ() as node: ...`). The fixture
-makes sure the node is running before each test hands it over, so a test that killed
-it does not break the next one; tests must still use unique queue/exchange names.
+makes sure the node is running and not paused before each test gets it, so a test that
+killed it does not break the next one; tests must still use unique queue/exchange names.
 
 Durable queues and persistent messages survive stop()/start() and kill()/start(), since
 the node name and data directory stay the same.
@@ -256,9 +256,9 @@ def require_rabbitmq_server() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def private_rabbitmq_node() -> Iterator[PrivateRabbitMQ]:
-    """One private node per test module (booting costs seconds); killed at the end."""
+    """One private node for the session (booting costs seconds); killed at the end."""
     require_rabbitmq_server()
     with PrivateRabbitMQ() as node:
         yield node

@@ -327,7 +327,7 @@ def metric(base: str, name: str, **labels: str) -> float:
 
 
 async def test_a_spectator_that_stops_reading_is_dropped_and_the_others_stay_live(live, spectators):
-    race = await sync_to_async(simulated_race)(athletes=60)
+    race = await sync_to_async(simulated_race)(athletes=200)
     port = live.web_ports["web"]
     base, path = f"http://127.0.0.1:{port}", f"/ws/races/{race.slug}/"
     dropped_before = metric(base, "raceweb_websocket_errors_total", endpoint="race",

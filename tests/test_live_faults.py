@@ -19,7 +19,6 @@ from races import broker, lifecycle
 from races.models import LiveAthlete, LiveRace, Position
 from tests.factories import EventFeed, make_race, unique_name
 from tests.live_processes import Processes, Spectator, async_wait_for
-from tests.private_rabbitmq import private_rabbitmq, private_rabbitmq_node  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
@@ -49,7 +48,7 @@ def assert_no_silent_gap(messages: list[dict]) -> None:
             frame = message["frame"]
 
 
-async def test_spectators_recover_after_a_broker_restart(private_rabbitmq, tmp_path):  # noqa: F811
+async def test_spectators_recover_after_a_broker_restart(private_rabbitmq, tmp_path):
     url = private_rabbitmq.amqp_url
     processes = await asyncio.to_thread(Processes, url, tmp_path)
     try:
@@ -123,7 +122,7 @@ async def test_spectators_recover_after_a_broker_restart(private_rabbitmq, tmp_p
 
 
 async def test_a_spectator_is_told_1011_while_the_broker_is_down_and_served_after(
-    private_rabbitmq,  # noqa: F811
+    private_rabbitmq,
     tmp_path,
 ):
     url = private_rabbitmq.amqp_url
