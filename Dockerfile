@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every RaceWeb process; the command picks the role (docs/ARCHITECTURE.md):
-#   web     daphne -b 0.0.0.0 -p 8000 --websocket_timeout 604800 raceweb.asgi:application (default)
+#   web     daphne -b 0.0.0.0 -p 8000 --proxy-headers --websocket_timeout 604800 raceweb.asgi:application (default)
 #   relay   python manage.py relay
 #   worker  celery -A raceweb worker -Q simulation --prefetch-multiplier 1
 #   beat    celery -A raceweb beat
@@ -49,4 +49,4 @@ EXPOSE 8000 9100
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8000/healthz', timeout=4)"]
 
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "604800", "raceweb.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--websocket_timeout", "604800", "raceweb.asgi:application"]

@@ -24,19 +24,15 @@ K8S = ROOT / "k8s"
 OVERLAYS = ["dev", "prod"]
 CUSTOM_RESOURCE_SCHEMAS = K8S / "schemas"
 APP_COMMANDS = {
-    # daphne closes WebSockets after 24 hours by default; ultra races run longer.
-    "web": "daphne -b 0.0.0.0 -p 8000 --websocket_timeout 604800 raceweb.asgi:application".split(),
+    # daphne closes WebSockets after 24 hours by default; ultra races run longer. Behind
+    # the proxy, the client's address is in X-Forwarded-For: the per-address socket limit
+    # counts spectators, not the proxy.
+    "web": "daphne -b 0.0.0.0 -p 8000 --proxy-headers --websocket_timeout 604800 "
+    "raceweb.asgi:application".split(),
     "relay": ["python", "manage.py", "relay"],
     "worker": "celery -A raceweb worker -Q simulation --prefetch-multiplier 1".split(),
     "beat": ["celery", "-A", "raceweb", "beat", "--schedule", "/tmp/celerybeat-schedule"],
     "migrate": ["python", "manage.py", "migrate"],
-}
-# Behind the ingress, daphne takes the client's address from X-Forwarded-For, so the
-# per-address socket limit counts spectators, not ingress controller pods.
-K8S_APP_COMMANDS = {
-    **APP_COMMANDS,
-    "web": "daphne -b 0.0.0.0 -p 8000 --proxy-headers --websocket_timeout 604800 "
-    "raceweb.asgi:application".split(),
 }
 
 
@@ -319,7 +315,7 @@ def test_overlay_workloads_are_hardened_and_probed(overlay):
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         (container,) = pod["containers"]
-        assert container["command"] == K8S_APP_COMMANDS[component]
+        assert container["command"] == APP_COMMANDS[component]
         assert container["image"].startswith("ghcr.io/"), "image not set by the overlay"
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert container["resources"]["requests"] and container["resources"]["limits"]
