@@ -3,8 +3,12 @@
 from django.utils.html import format_html
 
 
-def elevation_sparkline(points: list[list], width: int = 320, height: int = 60) -> str:
-    """points are [lat, lon, elevation or None, distance_m]; returns safe SVG markup."""
+def profile_coordinates(points: list[list], width: int, height: int, top: int = 2) -> str:
+    """SVG polyline coordinates of a course's elevation over distance ("" without elevations).
+
+    points are [lat, lon, elevation or None, distance_m]; one sample per pixel of width,
+    2 px kept free below and `top` px above.
+    """
     samples = [(p[3], p[2]) for p in points if p[2] is not None]
     if len(samples) < 2:
         return ""
@@ -13,10 +17,17 @@ def elevation_sparkline(points: list[list], width: int = 320, height: int = 60) 
     length = samples[-1][0] or 1.0
     low = min(e for _, e in samples)
     span = (max(e for _, e in samples) - low) or 1.0
-    coords = " ".join(
-        f"{d / length * width:.1f},{height - (e - low) / span * (height - 4) - 2:.1f}"
+    return " ".join(
+        f"{d / length * width:.1f},{height - 2 - (e - low) / span * (height - 2 - top):.1f}"
         for d, e in samples
     )
+
+
+def elevation_sparkline(points: list[list], width: int = 320, height: int = 60) -> str:
+    """A course's elevation profile as safe SVG markup."""
+    coords = profile_coordinates(points, width, height)
+    if not coords:
+        return ""
     return format_html(
         '<svg width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="Elevation profile">'
         '<polyline fill="none" stroke="#c0392b" stroke-width="1.5" points="{}"/></svg>',

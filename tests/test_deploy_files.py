@@ -569,7 +569,12 @@ def test_plain_http_is_redirected_and_https_behind_the_proxy_is_served(https_set
 
 # --- the commands the documentation gives -------------------------------------------------
 
-DOCS = [ROOT / "docs" / "PRODUCTION.md", K8S / "README.md", K8S / "overlays" / "prod" / "README.md"]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "docs" / "PRODUCTION.md",
+    K8S / "README.md",
+    K8S / "overlays" / "prod" / "README.md",
+]
 
 
 def documented_commands() -> list[str]:

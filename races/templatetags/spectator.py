@@ -8,6 +8,8 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from races.sparkline import profile_coordinates
+
 register = template.Library()
 
 MODULE_DIR = "js"
@@ -40,18 +42,9 @@ def km(metres: float | None) -> str:
 @register.simple_tag
 def course_profile(course, width: int = 300, height: int = 48) -> str:
     """A filled elevation silhouette of a course, as inline SVG (empty without elevations)."""
-    samples = [(p[3], p[2]) for p in course.points if p[2] is not None]
-    if len(samples) < 2:
+    top = profile_coordinates(course.points, width, height, top=4)
+    if not top:
         return ""
-    step = max(1, len(samples) // width)
-    samples = [*samples[::step], samples[-1]]
-    length = samples[-1][0] or 1.0
-    low = min(e for _, e in samples)
-    span = (max(e for _, e in samples) - low) or 1.0
-    top = " ".join(
-        f"{d / length * width:.1f},{height - 2 - (e - low) / span * (height - 6):.1f}"
-        for d, e in samples
-    )
     return format_html(
         '<svg viewBox="0 0 {w} {h}" preserveAspectRatio="none" focusable="false">'
         '<polygon points="0,{h} {top} {w},{h}" fill="#ffe4d6"/>'
