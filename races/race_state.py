@@ -172,6 +172,7 @@ class _Athlete:
         "longitude",
         "next_checkpoint",
         "public",
+        "published",
         "published_ranking",
         "rank",
         "rank_category",
@@ -208,6 +209,7 @@ class _Athlete:
         self.rank_category: int | None = None
         self.gap_s: float | None = None
         self.published_ranking: tuple = (None, None, None, None)
+        self.published: dict | None = None  # the public form the last frame was built from
         self.public: dict | None = None
 
     def sort_key(self) -> tuple:
@@ -326,8 +328,9 @@ class RaceState:
 
     def take_changes(self) -> FrameChanges:
         """Athletes to put in the next frame: those that moved, and those whose rank or gap
-        changed because others moved. On the wire, `splits` is left out unless it changed
-        (clients merge athlete objects by id); `full` always has it."""
+        changed because others moved. `full` has their whole public form (to store);
+        `wire` only `id` and the fields that changed since the last frame (clients and
+        hubs merge athlete objects by id), so an update is a fraction of a snapshot."""
         self._rerank()
         full, wire = [], []
         for athlete in self._order:
@@ -337,11 +340,18 @@ class RaceState:
             athlete.published_ranking = ranking
             public = self._public(athlete)
             full.append(public)
-            if athlete.splits_changed:
-                wire.append(public)
-                athlete.splits_changed = False
-            else:
-                wire.append({key: value for key, value in public.items() if key != "splits"})
+            sent = athlete.published or {}
+            changed = {"id": public["id"]}
+            for key, value in public.items():
+                if key == "splits":  # one list, appended to: its flag says it changed
+                    if athlete.splits_changed:
+                        changed[key] = value
+                elif key not in sent or sent[key] != value:
+                    changed[key] = value
+            athlete.splits_changed = False
+            athlete.published = public
+            if len(changed) > 1:
+                wire.append(changed)
         self._moved.clear()
         return FrameChanges(full, wire)
 

@@ -79,11 +79,15 @@ async def test_snapshot_on_connect_then_consecutive_updates():
     assert snapshot["course"]["length_m"] == pytest.approx(live.feed.length_m)
     assert {a["status"] for a in snapshot["athletes"]} == {"not_started"}
     assert len(snapshot["athletes"]) == 4
+    held = {a["id"]: a for a in snapshot["athletes"]}
     for expected in (1, 2, 3):
         await live.frame()
         update = await receive(spectator)
         assert (update["type"], update["frame"]) == ("update", expected)
-    assert [a["rank"] for a in update["athletes"]] == [1, 2, 3, 4]
+        for athlete in update["athletes"]:
+            held[athlete["id"]].update(athlete)  # updates merge by id
+    assert [held[a.pk]["rank"] for a in live.feed.athletes] == [1, 2, 3, 4]
+    assert {a["status"] for a in held.values()} == {"running"}
     await spectator.disconnect()
 
 

@@ -410,9 +410,28 @@ def test_take_changes_sends_splits_only_when_they_change():
     feed.send(1, 700, distance_m=1300.0)
     changes = state.take_changes()
     (athlete,) = changes.wire
-    assert "splits" not in athlete
-    assert athlete["last_checkpoint"]["name"] == "CP1"
+    assert "splits" not in athlete and "last_checkpoint" not in athlete
     assert changes.full[0]["splits"][0]["name"] == "CP1"  # what the relay stores
+    assert changes.full[0]["last_checkpoint"]["name"] == "CP1"
+    feed.send(1, 1100, distance_m=2100.0)
+    (athlete,) = state.take_changes().wire
+    assert athlete["last_checkpoint"]["name"] == "CP2"
+    assert [split["name"] for split in athlete["splits"]] == ["CP1", "CP2"]
+
+
+def test_an_update_carries_only_what_changed_and_merges_into_the_full_athlete():
+    state, feed = simulated_state()
+    for athlete, distance in ((1, 500.0), (2, 400.0)):
+        feed.send(athlete, 200, distance_m=distance)
+    held = {a["id"]: dict(a) for a in state.take_changes().full}
+    feed.send(1, 260, distance_m=700.0)  # Ada moves on; Bob's gap to her changes
+    changes = state.take_changes()
+    wire = {a["id"]: a for a in changes.wire}
+    assert set(wire[1]) >= {"id", "distance_m", "time", "elapsed_s"}  # same lat/lon here
+    assert not set(wire[1]) & {"bib", "name", "gender", "category", "rank", "status"}
+    for athlete in changes.wire:
+        held[athlete["id"]].update(athlete)
+    assert held == {a["id"]: a for a in state.leaderboard() if a["id"] in held}
 
 
 def test_restore_from_stored_public_state_gives_the_same_leaderboard():

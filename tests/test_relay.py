@@ -41,6 +41,7 @@ async def next_message(layer, channel) -> dict:
 async def test_each_flush_is_one_frame_numbered_consecutively_with_every_changed_athlete():
     race, feed, layer, channel = await setup_race()
     core = RelayCore(frames_per_second=20)
+    held: dict[int, dict] = {}
     for frame, events in enumerate([feed.starts(), feed.tick(30), feed.tick(60)], start=1):
         core.ingest(race.slug, events)
         await core.flush(core.feeds[race.slug])
@@ -49,8 +50,15 @@ async def test_each_flush_is_one_frame_numbered_consecutively_with_every_changed
         update = json.loads(message["text"])
         assert update["frame"] == frame
         assert sorted(a["id"] for a in update["athletes"]) == sorted(a.pk for a in feed.athletes)
-    assert [a["rank"] for a in update["athletes"]] == [1, 2, 3, 4, 5]
+        for athlete in update["athletes"]:
+            held.setdefault(athlete["id"], {}).update(athlete)
+    assert [held[a.pk]["rank"] for a in feed.athletes] == [1, 2, 3, 4, 5]
+    assert [held[a.pk]["distance_m"] for a in feed.athletes] == [
+        pytest.approx(60 * feed.speed(i)) for i in range(5)
+    ]
     assert update["clock_s"] == 60.0
+    # Ranks did not change in the last frame: it carries what moved, not the whole athlete.
+    assert all("rank" not in a and "name" not in a for a in update["athletes"])
 
 
 async def test_positions_and_live_state_are_stored_before_the_ack():
