@@ -156,12 +156,13 @@ export class Board {
     this.render();
   }
 
+  /** scroll: false, "nearest" (just into view) or "center". */
   setFollowed(id, { scroll = false } = {}) {
     this.followed = id;
     this.windowDirty = true;
     if (id != null) this.tabStop = id;
     this.render();
-    if (scroll && id != null) this.scrollToAthlete(id);
+    if (scroll && id != null) this.scrollToAthlete(id, { center: scroll === "center" });
   }
 
   recolour() {
@@ -287,14 +288,16 @@ export class Board {
     return a.rank ?? null;
   }
 
-  /** Scrolls so that the athlete's row is in view (if the filter shows it). */
-  scrollToAthlete(id) {
+  /** Scrolls so that the athlete's row is in view (if the filter shows it): just in
+   * view (keyboard moves), or in the middle (following someone). */
+  scrollToAthlete(id, { center = false } = {}) {
     const index = this.position.get(id);
     if (index == null) return;
     const top = this.body.offsetTop + index * ROW_HEIGHT;
     const header = this.body.offsetTop;
     const view = this.scroll;
-    if (top - header < view.scrollTop) view.scrollTop = top - header;
+    if (center) view.scrollTop = top - header - (view.clientHeight - header - ROW_HEIGHT) / 2;
+    else if (top - header < view.scrollTop) view.scrollTop = top - header;
     else if (top + ROW_HEIGHT > view.scrollTop + view.clientHeight) {
       view.scrollTop = top + ROW_HEIGHT - view.clientHeight;
     }

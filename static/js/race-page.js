@@ -33,7 +33,7 @@ const map = new RaceMap($("map"), {
   athlete: (id) => state.athletes.get(id),
   colours,
   motion,
-  onSelect: (id) => follow(id),
+  onSelect: (id) => follow(id, { from: "map" }),
   onTilesFailed: () => {
     const notice = $("map-notice");
     notice.textContent = "No map tiles: showing the course only";
@@ -49,7 +49,7 @@ const board = new Board({
   gender: $("filter-gender"),
   category: $("filter-category"),
   colours,
-  onSelect: (id) => follow(id),
+  onSelect: (id) => follow(id, { from: "board" }),
   onEscape: () => follow(null),
 });
 
@@ -57,7 +57,7 @@ const profile = new Profile($("profile"), {
   motion,
   athlete: (id) => state.athletes.get(id),
   colours,
-  onSelect: (id) => follow(id, { scrollBoard: true }),
+  onSelect: (id) => follow(id, { from: "profile" }),
 });
 
 const card = new FollowCard($("follow"), { colours, onClose: () => follow(null) });
@@ -84,7 +84,7 @@ function onSnapshot(msg) {
   if (followAfterSnapshot) {
     const wanted = athletes.find((a) => String(a.bib) === followAfterSnapshot);
     followAfterSnapshot = null;
-    if (wanted) follow(wanted.id, { scrollBoard: true });
+    if (wanted) follow(wanted.id, { from: "link" });
   } else if (followed != null) {
     if (present.has(followed)) follow(followed, { recentre: false });
     else follow(null);
@@ -230,7 +230,9 @@ function showRace() {
 
 // ---- follow -----------------------------------------------------------------------------
 
-function follow(id, { scrollBoard = false, recentre = true } = {}) {
+/** Follows an athlete (id null: nobody). `from` says where the spectator picked it: the
+ * board then only keeps the row in view; from elsewhere it centres the row. */
+function follow(id, { from = "board", recentre = true } = {}) {
   const athlete = id == null ? null : state.athletes.get(id);
   if (!athlete) {
     followed = null;
@@ -244,9 +246,11 @@ function follow(id, { scrollBoard = false, recentre = true } = {}) {
   const changed = followed !== id;
   followed = id;
   if (changed || recentre) map.follow(id);
-  board.setFollowed(id, { scroll: scrollBoard || changed });
-  profile.setFollowed(id);
+  // The card first: it takes room from the board, which then scrolls to the athlete.
   card.show(athlete, state.course, checkpoints, state.clockNow());
+  const scroll = !changed ? false : from === "board" ? "nearest" : "center";
+  board.setFollowed(id, { scroll });
+  profile.setFollowed(id);
   history.replaceState(null, "", `#bib=${encodeURIComponent(athlete.bib)}`);
 }
 
