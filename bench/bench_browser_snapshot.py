@@ -104,8 +104,8 @@ def main() -> None:
             # 10x and a position every 10 s of race time: 1,000 athletes make 1,000
             # positions a second, which the embedded server (SQLite) keeps up with.
             server.add_running_race(f"bench-{size}", size, time_compression=10.0, tick_seconds=10.0)
-        server.start()
         try:
+            server.start()
             print(f"warming up {WARMUP_S:.0f} s (athletes leave the start) ...", flush=True)
             time.sleep(WARMUP_S)
             with sync_playwright() as playwright:

@@ -100,6 +100,7 @@ class ServedRaceWeb:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{self.log()}")
             if time.monotonic() > deadline:
+                self.stop()  # never leave a server behind
                 raise RuntimeError(
                     f"the server did not answer in {START_TIMEOUT_S}s:\n{self.log()}"
                 )
