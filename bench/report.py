@@ -48,7 +48,8 @@ def table(rows: list[dict]) -> str:
     """A Markdown table (readable in a terminal and pasteable into the README)."""
     header = [title for _, title, _ in COLUMNS]
     lines = [[_cell(row, key, fmt) for key, _, fmt in COLUMNS] for row in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    # A run of scenarios without rows (d, e) still prints the header.
+    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]
     out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
     out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for line in lines:
