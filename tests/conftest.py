@@ -53,3 +53,18 @@ def require_executable(name: str) -> str:
     if IN_CI:
         pytest.fail(f"{message} (CI must install it)")
     pytest.skip(message)
+
+
+@pytest.fixture
+async def fresh_layer():
+    """A new in-memory channel layer and no hubs: group memberships do not leak across tests."""
+    from channels.layers import channel_layers
+
+    from races import embedded
+    from races import hub as hubs
+
+    channel_layers.backends.clear()
+    yield
+    await hubs.close_all()
+    channel_layers.backends.clear()
+    embedded.stop()

@@ -4,29 +4,19 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from races import embedded, lifecycle
 from races import hub as hubs
+from races import lifecycle
 from races.consumers import MAX_CLIENT_MESSAGE
 from races.relay import RelayCore
 from races.routing import websocket_urlpatterns
 from tests.factories import EventFeed, make_race, started_race, unique_name
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
 application = URLRouter(websocket_urlpatterns)
-
-
-@pytest.fixture(autouse=True)
-async def fresh_layer():
-    channel_layers.backends.clear()
-    yield
-    await hubs.close_all()
-    channel_layers.backends.clear()
-    embedded.stop()
 
 
 class Live:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.test import override_settings
@@ -25,7 +24,7 @@ from kombu import Connection
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from races import broker, embedded, lifecycle, metrics
+from races import broker, lifecycle, metrics
 from races import hub as hubs
 from races.metrics_server import start_metrics_server
 from races.models import Position, Race
@@ -37,7 +36,7 @@ from tests.factories import EventFeed, make_race, started_race, unique_name
 from tests.live_processes import Processes, Spectator, async_wait_for, wait_for
 from tests.private_rabbitmq import free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
 
 class Scrape:
@@ -65,15 +64,6 @@ def moved(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
 
 
 sockets = URLRouter(websocket_urlpatterns)
-
-
-@pytest.fixture(autouse=True)
-async def fresh_layer():
-    channel_layers.backends.clear()
-    yield
-    await hubs.close_all()
-    channel_layers.backends.clear()
-    embedded.stop()
 
 
 async def scrape_web() -> Scrape:
