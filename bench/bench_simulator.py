@@ -37,9 +37,9 @@ django.setup()
 
 from kombu import Connection, Exchange, Queue  # noqa: E402
 
-from races.checkpoints import plan_checkpoints  # noqa: E402
-from races.demo import generate_start_list  # noqa: E402
-from races.gpx import parse_gpx  # noqa: E402
+from races.organizer.checkpoints import plan_checkpoints  # noqa: E402
+from races.organizer.demo import generate_start_list  # noqa: E402
+from races.organizer.gpx import parse_gpx  # noqa: E402
 from simulator.geometry import Course  # noqa: E402
 from simulator.pacing import AthleteSpec  # noqa: E402
 from simulator.publishers import AmqpPublisher  # noqa: E402

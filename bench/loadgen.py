@@ -1,6 +1,6 @@
 """The benchmark's athletes: a race's simulated positions, published at a chosen rate.
 
-Runs the simulator of ``races.simulation`` (the one Celery runs) for a race of the bench
+Runs the simulator of ``races.simulation.driver`` (the one Celery runs) for a race of the bench
 database and publishes with the simulator's ``AmqpPublisher`` (publisher confirms, one
 connection) into the race's fanout. It follows the race clock like a Celery segment,
 but ``--rate`` times per wall-clock second: each publish carries the position of every
@@ -32,8 +32,8 @@ def main() -> None:
     from django.conf import settings
     from django.utils import timezone
 
-    from races import simulation
     from races.models import Race
+    from races.simulation import driver as simulation
     from simulator.clock import race_seconds, tick_at, wall_time_of
     from simulator.publishers import AmqpPublisher
 

@@ -7,7 +7,7 @@ own), N daphne processes and the relay, configured only through environment vari
 ``close()`` deletes their rows, exchanges and queues.
 
 This module runs Django in the harness process (``setup_django``) only to create, start
-and stop races through ``races.lifecycle``, like the admin does.
+and stop races through ``races.organizer.lifecycle``, like the admin does.
 """
 
 from __future__ import annotations
@@ -196,8 +196,8 @@ class Stack:
     # ---- races ---------------------------------------------------------------------------
 
     def create_race(self, athletes: int, tick_seconds: float, compression: float):
-        from races.course_import import create_race
-        from races.demo import generate_start_list
+        from races.organizer.course_import import create_race
+        from races.organizer.demo import generate_start_list
 
         slug = f"bench-{secrets.token_hex(4)}"
         race = create_race(
@@ -215,8 +215,8 @@ class Stack:
 
     def start_race(self, race, *, backdate_s: float = 0.0):
         """Start ``race`` like the admin does, but with the bench's publisher, not Celery."""
-        from races import lifecycle
         from races.models import Race
+        from races.organizer import lifecycle
 
         hooks = [
             h for h in lifecycle.on_started if getattr(h, "__name__", "") != "start_simulation"
@@ -233,8 +233,8 @@ class Stack:
         return race
 
     def stop_race(self, race) -> None:
-        from races import lifecycle
         from races.models import Race
+        from races.organizer import lifecycle
 
         race.refresh_from_db()
         if race.status == Race.Status.RUNNING:

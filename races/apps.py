@@ -6,7 +6,11 @@ class RacesConfig(AppConfig):
     verbose_name = "Races"
 
     def ready(self) -> None:
-        from races import broker, lifecycle, tasks
+        # The organizer's admin lives in its room; Django's autodiscover looks for races.admin.
+        import races.organizer.admin  # noqa: F401
+        from races.organizer import lifecycle
+        from races.relay import broker
+        from races.simulation import tasks
 
         # Run after the status change commits, in this order. The exchange and the relay's
         # queue must exist before anything can publish: the simulation is enqueued after

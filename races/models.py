@@ -42,7 +42,7 @@ class Race(models.Model):
         default=0, help_text="Bumped on every start, stop and reset; stale simulations stop."
     )
     # Who is publishing this race's positions, how far they got, when they last said so.
-    # Written by the simulation (races/simulation.py): one owner at a time, so a restarted
+    # Written by the simulation (races/simulation/driver.py): one owner at a time, so a restarted
     # or duplicated segment task never publishes a race twice.
     sim_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
     sim_tick = models.IntegerField(default=-1, editable=False)

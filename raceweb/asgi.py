@@ -11,9 +11,9 @@ import autobahn.util  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from races.metrics import register_web_collectors  # noqa: E402
-from races.routing import websocket_urlpatterns  # noqa: E402
-from races.socket_limits import SocketLimits  # noqa: E402
+from races.operations.metrics import register_web_collectors  # noqa: E402
+from races.spectators.routing import websocket_urlpatterns  # noqa: E402
+from races.spectators.socket_limits import SocketLimits  # noqa: E402
 
 register_web_collectors()
 
@@ -31,6 +31,6 @@ application = ProtocolTypeRouter(
 )
 
 if settings.EMBEDDED:
-    from races.embedded import EmbeddedRelayMiddleware
+    from races.relay.embedded import EmbeddedRelayMiddleware
 
     application = EmbeddedRelayMiddleware(application)

@@ -19,7 +19,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raceweb.settings")
 
 from django.conf import settings
 
-from races.metrics_server import connect_celery_signals
+from races.operations.metrics_server import connect_celery_signals
 
 app = Celery("raceweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -52,5 +52,5 @@ app.conf.update(
         }
     },
 )
-app.autodiscover_tasks()
+app.autodiscover_tasks(["races.simulation"])
 connect_celery_signals()

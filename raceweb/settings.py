@@ -180,7 +180,7 @@ else:
     }
 
 CELERY_BROKER_URL = AMQP_URL or "memory://"
-# The simulation (races/simulation.py, races/tasks.py): a race runs as a chain of
+# The simulation (races/simulation/driver.py, races/simulation/tasks.py): a race runs as a chain of
 # segment tasks of SIMULATION_SEGMENT_SECONDS on SIMULATION_QUEUE; the watchdog restarts
 # a running race whose heartbeat is older than SIMULATION_STALE_SECONDS.
 SIMULATION_QUEUE = os.getenv("SIMULATION_QUEUE", "simulation")
@@ -192,7 +192,8 @@ SIMULATION_CONCURRENCY = envint("SIMULATION_CONCURRENCY", "8")  # races per work
 # The fanout exchange race status notices go through to the relays.
 RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", "raceweb.control")
 WS_ALLOWED_ORIGINS = envlist("WS_ALLOWED_ORIGINS")
-# Per web process (races/socket_limits.py, races/socket_writer.py); 0 turns a limit off,
+# Per web process (races/spectators/socket_limits.py, races/spectators/socket_writer.py);
+# 0 turns a limit off,
 # except WS_SEND_BUFFER_BYTES: unsent bytes after which a spectator is dropped.
 WS_MAX_CONNECTIONS_PER_IP = envint("WS_MAX_CONNECTIONS_PER_IP", "100")
 WS_CLIENT_MESSAGES_PER_SECOND = envfloat("WS_CLIENT_MESSAGES_PER_SECOND", "2")

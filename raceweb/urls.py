@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from races import health
+from races.operations import health
 
 admin.site.site_header = "RaceWeb organizers"
 admin.site.site_title = "RaceWeb admin"
@@ -12,5 +12,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
-    path("", include("races.urls")),
+    path("", include("races.spectators.urls")),
 ]

@@ -60,8 +60,8 @@ async def fresh_layer():
     """A new in-memory channel layer and no hubs: group memberships do not leak across tests."""
     from channels.layers import channel_layers
 
-    from races import embedded
-    from races import hub as hubs
+    from races.relay import embedded
+    from races.spectators import hub as hubs
 
     channel_layers.backends.clear()
     yield

@@ -4,10 +4,10 @@ import itertools
 import uuid
 from datetime import timedelta
 
-from races import lifecycle
-from races.course_import import create_race
-from races.demo import generate_start_list
 from races.models import Race
+from races.organizer import lifecycle
+from races.organizer.course_import import create_race
+from races.organizer.demo import generate_start_list
 from tests.conftest import SAMPLE_GPX
 
 

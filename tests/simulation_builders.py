@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 from functools import cache
 
-from races.checkpoints import plan_checkpoints
-from races.demo import generate_start_list
-from races.gpx import ParsedCourse, parse_gpx
+from races.organizer.checkpoints import plan_checkpoints
+from races.organizer.demo import generate_start_list
+from races.organizer.gpx import ParsedCourse, parse_gpx
 from simulator.geometry import Course
 from simulator.pacing import AthleteSpec
 from simulator.race import CheckpointSpec, RaceSimulation

@@ -24,9 +24,9 @@ CREATE_RACE = """
 import sys, django
 django.setup()
 from django.conf import settings
-from races import lifecycle
-from races.course_import import create_race
-from races.demo import generate_start_list
+from races.organizer import lifecycle
+from races.organizer.course_import import create_race
+from races.organizer.demo import generate_start_list
 slug, gpx, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 compression, tick = float(sys.argv[4]), float(sys.argv[5])
 race = create_race(

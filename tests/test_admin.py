@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from races.models import Race
-from races.start_list import parse_start_list
+from races.organizer.start_list import parse_start_list
 from tests.conftest import SAMPLE_GPX
 from tests.factories import make_race
 

@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
 
-from races import api
-from races.relay import RelayCore
+from races.relay.core import RelayCore
+from races.spectators import api
 from tests.factories import EventFeed, make_race, started_race, unique_name
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,9 +18,10 @@ from django.db import connection
 from django.utils import timezone
 from kombu import Connection, Consumer, Exchange, Queue
 
-from races import lifecycle, tasks
 from races.models import Race
-from races.simulation import simulation_for
+from races.organizer import lifecycle
+from races.simulation import tasks
+from races.simulation.driver import simulation_for
 from simulator.clock import race_seconds, tick_at
 from tests.factories import make_race
 from tests.live_processes import wait_for

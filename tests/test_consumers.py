@@ -7,11 +7,11 @@ from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from races import hub as hubs
-from races import lifecycle
-from races.consumers import MAX_CLIENT_MESSAGE
-from races.relay import RelayCore
-from races.routing import websocket_urlpatterns
+from races.organizer import lifecycle
+from races.relay.core import RelayCore
+from races.spectators import hub as hubs
+from races.spectators.routing import websocket_urlpatterns
+from races.spectators.sockets import MAX_CLIENT_MESSAGE
 from tests.factories import EventFeed, make_race, started_race, unique_name
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]

@@ -1,9 +1,9 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from races.course_import import create_race
-from races.gpx import GPXError
 from races.models import Athlete, Checkpoint, Course, Race
+from races.organizer.course_import import create_race
+from races.organizer.gpx import GPXError
 from tests.conftest import SAMPLE_GPX
 from tests.factories import make_race
 

@@ -9,9 +9,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
-from races import embedded, lifecycle
-from races import hub as hubs
 from races.models import Position
+from races.organizer import lifecycle
+from races.relay import embedded
+from races.spectators import hub as hubs
 from raceweb.asgi import application
 from simulator.publishers import CallbackPublisher
 from tests.factories import EventFeed, make_race, unique_name

@@ -5,8 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from races import embedded, embedded_simulation, lifecycle
 from races.models import Race
+from races.organizer import lifecycle
+from races.relay import embedded
+from races.simulation import embedded_runner as embedded_simulation
 from tests.factories import make_race
 from tests.live_processes import wait_for
 

@@ -7,7 +7,7 @@ import gpxpy
 import gpxpy.geo
 import pytest
 
-from races.gpx import GPXError, parse_gpx
+from races.organizer.gpx import GPXError, parse_gpx
 from tests.conftest import SAMPLE_GPX
 
 VALID = {

@@ -10,7 +10,7 @@ import pytest
 from channels.layers import channel_layers
 from channels.testing import HttpCommunicator
 
-from races import health
+from races.operations import health
 from raceweb.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 
-from races import embedded, live_store
 from races.models import Position
-from races.relay import RelayCore
+from races.relay import embedded, live_store
+from races.relay.core import RelayCore
 from tests.factories import EventFeed, started_race
 from tests.live_processes import async_wait_for
 

@@ -1,7 +1,7 @@
 import pytest
 
-from races import lifecycle
 from races.models import Position, Race
+from races.organizer import lifecycle
 from tests.factories import make_race
 
 pytestmark = pytest.mark.django_db

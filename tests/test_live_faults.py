@@ -15,8 +15,9 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 from kombu import Connection
 
-from races import broker, lifecycle
 from races.models import LiveAthlete, LiveRace, Position
+from races.organizer import lifecycle
+from races.relay import broker
 from tests.factories import EventFeed, make_race, unique_name
 from tests.live_processes import Processes, Spectator, async_wait_for
 

@@ -24,12 +24,14 @@ from kombu import Connection
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from races import broker, lifecycle, metrics
-from races import hub as hubs
-from races.metrics_server import start_metrics_server
 from races.models import Position, Race
-from races.relay import RelayCore
-from races.routing import websocket_urlpatterns
+from races.operations import metrics
+from races.operations.metrics_server import start_metrics_server
+from races.organizer import lifecycle
+from races.relay import broker
+from races.relay.core import RelayCore
+from races.spectators import hub as hubs
+from races.spectators.routing import websocket_urlpatterns
 from raceweb.asgi import django_asgi_app
 from tests.conftest import require_executable
 from tests.factories import EventFeed, make_race, started_race, unique_name
@@ -104,7 +106,7 @@ def assert_promtool_accepts(scrape: Scrape) -> None:
 
 
 def defined_families() -> dict[str, str]:
-    """Every metric family races.metrics defines: {name: type}."""
+    """Every metric family races.operations.metrics defines: {name: type}."""
     return {
         family.name: family.type
         for collector in (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import gpxpy
 import pytest
 
-from races.race_state import (
+from races.relay.race_state import (
     DNF,
     FINISHED,
     NOT_STARTED,

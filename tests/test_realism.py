@@ -15,7 +15,7 @@ from datetime import datetime
 import gpxpy
 import numpy as np
 
-from races.checkpoints import plan_checkpoints
+from races.organizer.checkpoints import plan_checkpoints
 from simulator.pacing import AthleteSpec, effort_km, riegel_fatigue
 from simulator.race import CheckpointSpec, RaceSimulation
 from tests.conftest import SAMPLE_GPX

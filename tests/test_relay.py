@@ -9,9 +9,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from django.db import OperationalError
 
-from races import embedded, lifecycle, live_store
 from races.models import LiveAthlete, LiveRace, Position, Race
-from races.relay import SEED_GROUP, RelayCore
+from races.organizer import lifecycle
+from races.relay import embedded, live_store
+from races.relay.core import SEED_GROUP, RelayCore
 from tests.factories import EventFeed, started_race
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,12 +1,13 @@
-"""races/simulation.py: driving a race from the database, claims, Stop, resume, finish."""
+"""races/simulation/driver.py: driving a race from the database, claims, Stop, resume, finish."""
 
 from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from races import lifecycle, simulation
 from races.models import Race
+from races.organizer import lifecycle
+from races.simulation import driver as simulation
 from simulator.clock import race_seconds, tick_at
 from simulator.publishers import CallbackPublisher
 from tests.factories import make_race

@@ -1,4 +1,4 @@
-"""Per-address socket limits and per-socket message limits (races/socket_limits.py), on
+"""Per-address socket limits and per-socket message limits (races/spectators/socket_limits.py), on
 the in-memory layer. The same limits against a real daphne: tests/test_faults.py."""
 
 import json
@@ -9,10 +9,10 @@ from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from races import embedded
-from races import hub as hubs
-from races.routing import websocket_urlpatterns
-from races.socket_limits import CLOSE_TOO_MANY, MessageBudget, SocketLimits
+from races.relay import embedded
+from races.spectators import hub as hubs
+from races.spectators.routing import websocket_urlpatterns
+from races.spectators.socket_limits import CLOSE_TOO_MANY, MessageBudget, SocketLimits
 from tests.factories import started_race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,7 +93,7 @@ async def test_a_socket_flooding_messages_is_closed_and_others_carry_on(applicat
 
 def test_the_message_budget_refills_at_its_rate(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("races.socket_limits.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("races.spectators.socket_limits.time.monotonic", lambda: now[0])
     budget = MessageBudget(rate=2, burst=3)
     assert [budget.take() for _ in range(4)] == [True, True, True, False]
     now[0] += 0.5  # one message's worth at 2 per second

@@ -4,7 +4,7 @@ import functools
 
 import pytest
 
-from races.socket_writer import Outgoing, SlowClient, direct_writer
+from races.spectators.socket_writer import Outgoing, SlowClient, direct_writer
 
 
 class FakeTransport:

@@ -1,6 +1,6 @@
 import pytest
 
-from races.start_list import StartListError, export_start_list, parse_start_list
+from races.organizer.start_list import StartListError, export_start_list, parse_start_list
 
 
 def test_a_good_start_list_is_read_with_optional_columns():

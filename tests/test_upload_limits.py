@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from races import admin_forms, course_import
 from races.models import Race
+from races.organizer import admin_forms, course_import
 from tests.conftest import SAMPLE_GPX
 from tests.test_admin import ADD_URL, organizer, race_form  # noqa: F401  (organizer: fixture)
 

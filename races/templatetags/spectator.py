@@ -8,7 +8,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from races.sparkline import profile_coordinates
+from races.organizer.sparkline import profile_coordinates
 
 register = template.Library()
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from races.course_import import create_race
-from races.gpx import GPXError, check_gpx_size
-from races.start_list import StartListError, parse_start_list
+from races.organizer.course_import import create_race
+from races.organizer.gpx import GPXError, check_gpx_size
+from races.organizer.start_list import StartListError, parse_start_list
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from races.demo import load_demo_races
+from races.organizer.demo import load_demo_races
 
 
 class Command(BaseCommand):

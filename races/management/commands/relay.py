@@ -7,9 +7,9 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from races.metrics_server import start_metrics_server
-from races.relay import RelayCore
-from races.relay_amqp import AmqpIntake
+from races.operations.metrics_server import start_metrics_server
+from races.relay.amqp_intake import AmqpIntake
+from races.relay.core import RelayCore
 
 logger = logging.getLogger("races.relay")
 

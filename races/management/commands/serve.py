@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: str, **options):
         if settings.EMBEDDED:
-            from races import embedded_simulation
+            from races.simulation import embedded_runner as embedded_simulation
 
             embedded_simulation.start()  # the demo races move without Celery or RabbitMQ
 
@@ -37,7 +37,7 @@ class _Server(Server):
 
     def __init__(self, *args, **kwargs):
         if settings.EMBEDDED:
-            from races import embedded
+            from races.relay import embedded
 
             kwargs["ready_callable"] = embedded.start_when_loop_runs
         super().__init__(*args, **kwargs)

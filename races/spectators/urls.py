@@ -1,6 +1,6 @@
 from django.urls import path
 
-from races import api, views
+from races.spectators import api, views
 
 urlpatterns = [
     path("", views.race_list, name="race-list"),

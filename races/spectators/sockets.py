@@ -28,9 +28,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 
-from races import hub as hubs
-from races import live_store, metrics
-from races.relay import dumps
+from races.operations import metrics
+from races.relay import live_store
+from races.relay.core import dumps
+from races.spectators import hub as hubs
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def query_param(scope: dict, name: str) -> str | None:
 class Socket:
     """Base: handshake with the Origin check, then a receive loop until disconnect."""
 
-    endpoint = ""  # the `endpoint` label of the WebSocket metrics (races.metrics.ENDPOINTS)
+    endpoint = (
+        ""  # the `endpoint` label of the WebSocket metrics (races.operations.metrics.ENDPOINTS)
+    )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         first = await receive()

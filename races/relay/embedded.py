@@ -4,7 +4,7 @@ The same `RelayCore` as `manage.py relay`, minus AMQP. The in-process simulation
 with `publish`, which has the signature of `simulator.publishers.CallbackPublisher`'s
 callback, so the runner needs nothing else:
 
-    CallbackPublisher(races.embedded.publish)
+    CallbackPublisher(races.relay.embedded.publish)
 
 `publish` and `notify` may be called from any thread (a runner thread, an admin request)
 or from the server's event loop. The core starts in the server's event loop with `start()`
@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from races.relay import RelayCore
+from races.relay.core import RelayCore
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def publish(exchange: str, events: Sequence[dict]) -> None:
 
 
 def notify(notice: dict) -> None:
-    """A race changed status (races.broker.notify_relay in embedded mode)."""
+    """A race changed status (races.relay.broker.notify_relay in embedded mode)."""
     _submit("notice", notice)
 
 

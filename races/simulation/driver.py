@@ -26,8 +26,9 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from races import lifecycle, metrics
 from races.models import Checkpoint, Race
+from races.operations import metrics
+from races.organizer import lifecycle
 from simulator.clock import race_seconds, tick_at, wall_time_of
 from simulator.geometry import Course
 from simulator.pacing import AthleteSpec

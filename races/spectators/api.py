@@ -1,7 +1,7 @@
 """The JSON API under /api/: races, course GeoJSON, leaderboard, positions, tracks.
 
 Read-only and anonymous, like the spectator pages. The leaderboard is the relay's stored
-live state (`races.live_store`), the same one a spectator's snapshot comes from.
+live state (`races.relay.live_store`), the same one a spectator's snapshot comes from.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from races import live_store
 from races.models import Athlete, Position, Race
+from races.relay import live_store
 
 # A map needs no more; longer courses are simplified (Ramer-Douglas-Peucker, gpxpy),
 # with the smallest of these tolerances (metres) that gets under the limit.

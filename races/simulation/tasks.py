@@ -2,7 +2,7 @@
 
 Each ``simulate_race`` task publishes about ``SIMULATION_SEGMENT_SECONDS`` of ticks and
 then enqueues its successor, naming itself as the predecessor. A stopped race, a newer
-generation or another owner ends the chain (races/simulation.py). A worker that dies
+generation or another owner ends the chain (races/simulation/driver.py). A worker that dies
 mid-segment gets its task delivered again (late ack, rejected on worker loss); the
 watchdog covers what is left, e.g. a chain whose successor was never enqueued.
 """
@@ -14,8 +14,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from races import simulation
 from races.models import Race
+from races.simulation import driver as simulation
 from simulator.publishers import shared_amqp_publisher
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def watchdog() -> int:
 def start_simulation(race: Race) -> None:
     """lifecycle.on_started hook (after commit): run the race on Celery or in-process."""
     if settings.EMBEDDED:
-        from races import embedded_simulation
+        from races.simulation import embedded_runner as embedded_simulation
 
         embedded_simulation.wake()
         return

@@ -7,7 +7,7 @@ group `race.<slug>`; it keeps the race's current state (the snapshot, merged fro
 frames), a ring of recent frames for resuming clients, and the process's sockets of that
 race. A frame arrives already serialized by the relay: the hub parses it once (to keep
 its state), and writes the same text to every socket — framed once and sent straight to
-daphne's sockets (`races.socket_writer`), or through the plain ASGI `send` elsewhere. No
+daphne's sockets (`races.spectators.socket_writer`), or through the plain ASGI `send` elsewhere. No
 ORM, no thread hop, no per-socket layer traffic on this path.
 
 Ordering per socket: a socket that joins (or resumes) is registered first with a
@@ -34,10 +34,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from races import live_store, metrics
-from races.race_state import leaderboard_sort_key
-from races.relay import RACES_GROUP, SEED_GROUP, dumps, race_group
-from races.socket_writer import Outgoing, SlowClient, direct_writer
+from races.operations import metrics
+from races.relay import live_store
+from races.relay.core import RACES_GROUP, SEED_GROUP, dumps, race_group
+from races.relay.race_state import leaderboard_sort_key
+from races.spectators.socket_writer import Outgoing, SlowClient, direct_writer
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def text_message(text: str) -> Outgoing:
 class GroupHub:
     """A layer subscription shared by the sockets of one process."""
 
-    endpoint = ""  # the `endpoint` label of its metrics (races.metrics.ENDPOINTS)
+    endpoint = ""  # the `endpoint` label of its metrics (races.operations.metrics.ENDPOINTS)
 
     def __init__(self, group: str) -> None:
         self.group = group

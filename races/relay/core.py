@@ -8,12 +8,12 @@ Feeding it — the ingest API, one for every source:
 `events` are contract events (DESIGN.md) as dicts, or as the raw JSON bytes/str they came
 in as. `ack`, if given, is called in the event loop once every event of that call is
 stored (the AMQP intake passes "ack up to this delivery"; the embedded runner passes
-nothing). Sources: `races.relay_amqp.AmqpIntake` (the `manage.py relay` process) and
-`races.embedded.publish` (the in-process simulation of embedded mode).
+nothing). Sources: `races.relay.amqp_intake.AmqpIntake` (the `manage.py relay` process) and
+`races.relay.embedded.publish` (the in-process simulation of embedded mode).
 
 Per race, every 1/FRAMES_PER_SECOND seconds, whatever arrived is applied to the race's
 `RaceState`, stored in one transaction (positions, athlete states, frame number; see
-`races.live_store`), acked, and only then sent as ONE numbered `update` frame to the
+`races.relay.live_store`), acked, and only then sent as ONE numbered `update` frame to the
 group `race.<slug>`; the raw events go to `seed.all` for the seed-compatible sockets.
 Layer calls are shielded from cancellation (a cancelled channels-rabbitmq call can break
 the layer for good) and bounded by a timeout: a frame that cannot be sent is lost for
@@ -34,8 +34,9 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from races import live_store, metrics
-from races.race_state import InvalidEvent
+from races.operations import metrics
+from races.relay import live_store
+from races.relay.race_state import InvalidEvent
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class RelayCore:
             await self.race_started(slug)
 
     async def on_control(self, notice: dict) -> None:
-        """A race changed status (a notice from races.broker.notify_relay)."""
+        """A race changed status (a notice from races.relay.broker.notify_relay)."""
         slug, status = notice.get("slug"), notice.get("status")
         if not isinstance(slug, str):
             logger.warning("control notice without a slug: %r", notice)
@@ -427,8 +428,8 @@ def _race_summary(slug: str) -> dict | None:
 
 def _finish_race(race_id: int) -> None:
     """Everyone is in or out: the race is over (lifecycle notifies the relays)."""
-    from races import lifecycle
     from races.models import Race
+    from races.organizer import lifecycle
 
     race = Race.objects.filter(pk=race_id).first()
     if race is None or race.status != Race.Status.RUNNING:

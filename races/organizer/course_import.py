@@ -4,10 +4,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
-from races.checkpoints import plan_checkpoints
-from races.gpx import ParsedCourse, parse_gpx
 from races.models import Athlete, Checkpoint, Course, Race
-from races.start_list import StartListRow
+from races.organizer.checkpoints import plan_checkpoints
+from races.organizer.gpx import ParsedCourse, parse_gpx
+from races.organizer.start_list import StartListRow
 
 
 def unique_slug(name: str) -> str:

@@ -60,7 +60,7 @@ def notify_relay(race) -> None:
     """Tell every relay that `race` changed status (start, finish, stop, reset)."""
     notice = {"slug": race.slug, "status": race.status, "generation": race.generation}
     if settings.EMBEDDED:
-        from races import embedded
+        from races.relay import embedded
 
         embedded.notify(notice)
         return

@@ -5,12 +5,12 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.utils.html import format_html
 
-from races import lifecycle
-from races.admin_forms import PREVIEW_BUTTON, RaceAdminForm
-from races.course_import import attach_course, replace_start_list
 from races.models import Athlete, Checkpoint, Race
-from races.sparkline import elevation_sparkline
-from races.start_list import export_start_list
+from races.organizer import lifecycle
+from races.organizer.admin_forms import PREVIEW_BUTTON, RaceAdminForm
+from races.organizer.course_import import attach_course, replace_start_list
+from races.organizer.sparkline import elevation_sparkline
+from races.organizer.start_list import export_start_list
 
 STATUS_COLOURS = {
     "draft": "#6c757d",

@@ -1,8 +1,8 @@
-"""WebSocket URLs (see races/consumers.py)."""
+"""WebSocket URLs (see races/spectators/sockets.py)."""
 
 from django.urls import path
 
-from races.consumers import RaceListSocket, RaceSocket, SeedSocket
+from races.spectators.sockets import RaceListSocket, RaceSocket, SeedSocket
 
 websocket_urlpatterns = [
     path("ws/races/", RaceListSocket()),

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from races import bulk_sql
 from races.models import Athlete, LiveAthlete, LiveRace, Race
-from races.race_state import (
+from races.relay import bulk_sql
+from races.relay.race_state import (
     AthleteSpec,
     CheckpointSpec,
     CourseLine,

@@ -16,7 +16,7 @@ from django.conf import settings
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.registry import CollectorRegistry
 
-import races.metrics  # noqa: F401  (defines every metric on the default registry)
+import races.operations.metrics  # noqa: F401  (defines every metric on the default registry)
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ thread. It looks for running races that nobody publishes (never claimed, or hear
 stale) and drives each in a thread of its own with the same ``run_segment`` the Celery
 tasks use, so Stop, reset, finish and resume after a restart behave the same way.
 
-Events go straight to the in-process relay (``races.embedded.publish``, thread-safe).
+Events go straight to the in-process relay (``races.relay.embedded.publish``, thread-safe).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.db.models import Q
 
-from races import embedded, simulation
 from races.models import Race
+from races.relay import embedded
+from races.simulation import driver as simulation
 from simulator.publishers import CallbackPublisher
 
 logger = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from races import lifecycle
-from races.course_import import create_race
 from races.models import Race
-from races.start_list import StartListRow
+from races.organizer import lifecycle
+from races.organizer.course_import import create_race
+from races.organizer.start_list import StartListRow
 
 FEMALE_NAMES = (
     "Anna Lena Sofia Marta Julia Emma Clara Nora Ida Eva Laura Mia Sara Hanna Lucia Elena "

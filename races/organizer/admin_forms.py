@@ -5,10 +5,10 @@ import binascii
 
 from django import forms
 
-from races.gpx import GPXError, ParsedCourse, check_gpx_size, parse_gpx
 from races.models import Race
-from races.sparkline import course_summary_html
-from races.start_list import StartListError, StartListRow, parse_start_list
+from races.organizer.gpx import GPXError, ParsedCourse, check_gpx_size, parse_gpx
+from races.organizer.sparkline import course_summary_html
+from races.organizer.start_list import StartListError, StartListRow, parse_start_list
 
 PREVIEW_BUTTON = "_preview"
 

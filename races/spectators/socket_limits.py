@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 
-from races import metrics
+from races.operations import metrics
 
 CLOSE_TOO_MANY = 4429
 
@@ -46,7 +46,7 @@ class MessageBudget:
 
 
 def endpoint_of(path: str) -> str:
-    """The metrics endpoint label of a WebSocket path (see races.metrics.ENDPOINTS)."""
+    """The metrics endpoint label of a WebSocket path (see races.operations.metrics.ENDPOINTS)."""
     if path.rstrip("/") == "/ws/races":
         return "races"
     if path.startswith("/ws/races/"):

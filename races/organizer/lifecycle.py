@@ -11,8 +11,8 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from races import live_store
 from races.models import Race
+from races.relay import live_store
 
 Status = Race.Status
 

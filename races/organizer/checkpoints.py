@@ -3,7 +3,7 @@
 import math
 from dataclasses import dataclass
 
-from races.gpx import MAX_WAYPOINT_OFFSET_M, MIN_CHECKPOINT_SPACING_M, ParsedCourse
+from races.organizer.gpx import MAX_WAYPOINT_OFFSET_M, MIN_CHECKPOINT_SPACING_M, ParsedCourse
 
 EARTH_RADIUS_M = 6_371_000.0
 

@@ -2,7 +2,7 @@
 
 Three kinds of process export them: web (daphne; `/metrics` through django-prometheus),
 relay (`manage.py relay`) and the Celery worker (both on `METRICS_PORT`, see
-`races.metrics_server`). A process exports every metric here, but only moves the ones
+`races.operations.metrics_server`). A process exports every metric here, but only moves the ones
 of its own role; the others stay at zero (labelled ones stay absent).
 
 Names follow Prometheus conventions: base units (`_seconds`, `_bytes`), `_total` on

@@ -30,8 +30,8 @@ from typing import Any
 from amqp.exceptions import ChannelError, ConsumerCancelled
 from kombu import Connection, Queue
 
-from races import broker
-from races.relay import RelayCore
+from races.relay import broker
+from races.relay.core import RelayCore
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The organizer's side: courses (GPX), start lists, the race lifecycle, the admin."""
