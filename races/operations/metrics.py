@@ -99,6 +99,12 @@ FRAME_RESYNCS = Counter(
     "Gaps in a race's frame numbers seen by a web process, each answered with a fresh "
     "snapshot to its spectators (frames lost between relay and web).",
 )
+SOCKET_WRITER_FALLBACKS = Counter(
+    "raceweb_socket_writer_fallbacks_total",
+    "Frames to daphne sockets sent by the ASGI send as the fast path lacks a library "
+    "internal (missing_internal) or failed (write_error); one frame to N sockets counts N.",
+    ["reason"],
+)
 SNAPSHOT_SIZE_BYTES = Histogram(
     "raceweb_snapshot_size_bytes",
     "Size of the serialized snapshot sent to a spectator on connect or resume.",

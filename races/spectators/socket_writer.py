@@ -18,16 +18,32 @@ everything else (TLS inside daphne, other ASGI servers, tests) uses the ASGI `se
 A client that stops reading would make Twisted buffer frames for it without end; past
 WS_SEND_BUFFER_BYTES (a setting) its connection is dropped (`SlowClient`). It reconnects,
 resumes, and gets a snapshot; the other spectators never wait for it.
+
+The Twisted and autobahn names read here are private: `races.spectators.writer_fence`
+lists them and checks them once per process. Missing ones, or any error of this path
+before a byte left, send the frame through the ASGI `send` instead (WARNING once, counted
+in `raceweb_socket_writer_fallbacks_total`): a frame is never dropped for it.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from autobahn.websocket.protocol import PreparedMessage
 from django.conf import settings
+
+from races.operations import metrics
+from races.spectators.writer_fence import Internal, fence, lookup
+
+logger = logging.getLogger(__name__)
+
+_PREPARED_MESSAGE = Internal("autobahn.websocket.protocol", "", "PreparedMessage")
+_SERVER_PROTOCOL = Internal("autobahn.websocket.protocol", "", "WebSocketServerProtocol")
+_TCP_CONNECTION = Internal("twisted.internet.tcp", "", "Connection")
+_MISSING_INTERNAL = metrics.SOCKET_WRITER_FALLBACKS.labels("missing_internal")
+_WRITE_ERROR = metrics.SOCKET_WRITER_FALLBACKS.labels("write_error")
 
 
 class Outgoing:
@@ -46,7 +62,7 @@ class Outgoing:
 
     def frame(self) -> bytes:
         if self._frame is None:
-            prepared = PreparedMessage(self.text.encode(), False, False, False)
+            prepared = lookup(_PREPARED_MESSAGE)(self.text.encode(), False, False, False)
             self._frame = prepared.payloadHybi
         return self._frame
 
@@ -59,25 +75,62 @@ class SlowClient(Exception):
 
 
 def direct_writer(send: Callable[[dict], Awaitable[None]]) -> DirectWrite | None:
-    """A writer for daphne's `send` (see module doc), or None for any other server."""
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
-    if getattr(send.func, "__name__", "") != "handle_reply":
-        return None
+    """A writer for daphne's `send` (see module doc), or None for any other server.
+
+    When a library internal is missing, daphne's sockets get `_public_send_only`: it
+    counts each frame and leaves it to the ASGI `send`.
+    """
+    if not isinstance(send, functools.partial) or len(send.args) != 1:
+        return None  # daphne's send is partial(Server.handle_reply, protocol)
+    if not fence.classes_ok():
+        return _public_send_only
     protocol = send.args[0]
-    if not hasattr(protocol, "STATE_OPEN") or not hasattr(protocol, "transport"):
+    if not isinstance(protocol, lookup(_SERVER_PROTOCOL)):
         return None
+    if not isinstance(getattr(protocol, "transport", None), lookup(_TCP_CONNECTION)):
+        return None  # TLS inside daphne wraps the TCP connection: the ASGI path
+    if not fence.socket_ok(protocol):
+        return _public_send_only
     return functools.partial(_write, protocol)
+
+
+def _public_send_only(message: Outgoing) -> bool:
+    _MISSING_INTERNAL.inc()
+    return False
+
+
+_warned_write_error = False
 
 
 def _write(protocol: Any, message: Outgoing) -> bool:
     """Write `message` to the socket; False when the ASGI path must be used instead."""
+    try:
+        return _write_frame(protocol, message)
+    except SlowClient:
+        raise
+    except Exception as error:  # a library changed under the fence: nothing was written
+        global _warned_write_error
+        if not _warned_write_error:
+            _warned_write_error = True
+            logger.warning(
+                "socket writer failed (%r); this frame and any other that fails goes "
+                "through the ASGI send",
+                error,
+                exc_info=True,
+            )
+        _WRITE_ERROR.inc()
+        return False
+
+
+def _write_frame(protocol: Any, message: Outgoing) -> bool:
+    # Everything that can fail (a missing name) is read before the first byte leaves:
+    # the writes below are Twisted's, which buffer or report an error, not raise.
     if protocol.state != protocol.STATE_OPEN or protocol._perMessageCompress is not None:
         return False
     transport = protocol.transport
     if (
         transport is None
-        or getattr(transport, "TLS", False)
+        or transport.TLS
         or not transport.connected
         or transport._writeDisconnected
     ):
