@@ -172,9 +172,8 @@ class RelayCore:
             self.source.consume(slug)
         await self._announce(slug, "running", summary)
         async with feed.lock:  # a relay stopped between storing the last frame and finishing
-            if feed.loaded is None:
-                feed.loaded = await self._in_db(live_store.load_race, slug)
-            await self._finish_if_everyone_done(feed)
+            loaded = feed.loaded or await self._in_db(live_store.load_race, slug)
+            await self._finish_if_everyone_done(feed, loaded)
 
     async def race_ended(self, slug: str, status: str) -> None:
         await asyncio.sleep(RELEASE_GRACE_S)
@@ -268,13 +267,13 @@ class RelayCore:
             _ack_all(batch)
             if frame is not None:
                 await self._send_frame(feed, *frame)
-            await self._finish_if_everyone_done(feed)
+            await self._finish_if_everyone_done(feed, feed.loaded)
 
-    async def _finish_if_everyone_done(self, feed: RaceFeed) -> None:
+    async def _finish_if_everyone_done(self, feed: RaceFeed, loaded: live_store.LoadedRace):
         """Only the relay finishes a race: it alone knows every athlete's last event is in."""
-        if feed.loaded.state.everyone_done and not feed.finish_requested:
+        if loaded.state.everyone_done and not feed.finish_requested:
             feed.finish_requested = True
-            await self._in_db(_finish_race, feed.loaded.race_id)
+            await self._in_db(_finish_race, loaded.race_id)
 
     async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list, list] | None:
         loaded = feed.loaded
