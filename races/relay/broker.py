@@ -8,7 +8,7 @@
   at once without anyone polling the management API.
 
 `declare_race` runs in `lifecycle.on_started` BEFORE the simulation is enqueued (the
-hooks run in list order, see `RacesConfig.ready`), so no position is ever published into
+hooks run in list order, see `races.deployment.DISTRIBUTED`), so no position is ever published into
 an exchange the relay's queue is not bound to. Admin actions, Celery tasks and commands
 use these functions; the channel layer is never used outside an event loop.
 
