@@ -8,15 +8,9 @@ class RacesConfig(AppConfig):
     def ready(self) -> None:
         # The organizer's admin lives in its room; Django's autodiscover looks for races.admin.
         import races.organizer.admin  # noqa: F401
-        from races.organizer import lifecycle
-        from races.relay import broker
-        from races.simulation import tasks
+        from races import deployment
 
-        # Run after the status change commits, in this order. The exchange and the relay's
-        # queue must exist before anything can publish: the simulation is enqueued after
-        # declare_race (append its hook below these).
-        lifecycle.on_started.append(broker.declare_race)
-        lifecycle.on_started.append(broker.notify_relay)
-        lifecycle.on_started.append(tasks.start_simulation)
-        lifecycle.on_stopped.append(broker.notify_relay)
-        lifecycle.on_reset.append(broker.notify_relay)
+        # Embedded or distributed, chosen here once: the mode registers the side effects
+        # of a status change (run after commit, in its order) and answers every later
+        # question about what runs where (races/deployment.py).
+        deployment.install(deployment.for_settings())

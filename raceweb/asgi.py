@@ -9,8 +9,8 @@ django_asgi_app = get_asgi_application()
 
 import autobahn.util  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
 
+from races import deployment  # noqa: E402
 from races.operations.metrics import register_web_collectors  # noqa: E402
 from races.spectators.routing import websocket_urlpatterns  # noqa: E402
 from races.spectators.socket_limits import SocketLimits  # noqa: E402
@@ -30,7 +30,5 @@ application = ProtocolTypeRouter(
     {"http": django_asgi_app, "websocket": SocketLimits(URLRouter(websocket_urlpatterns))}
 )
 
-if settings.EMBEDDED:
-    from races.relay.embedded import EmbeddedRelayMiddleware
-
-    application = EmbeddedRelayMiddleware(application)
+# Embedded mode runs the relay inside this process, around the application.
+application = deployment.current().wrap_asgi(application)

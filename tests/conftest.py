@@ -4,9 +4,22 @@ import socket
 from pathlib import Path
 
 import pytest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 # Fixtures `private_rabbitmq` / `private_rabbitmq_node`: a private broker to break in tests.
 from tests.private_rabbitmq import private_rabbitmq, private_rabbitmq_node  # noqa: F401
+
+
+@receiver(setting_changed)
+def follow_deployment_mode(setting: str, value, **kwargs) -> None:
+    """A test that overrides EMBEDDED gets that mode's lifecycle hooks, as a process started
+    with those settings would (the mode is otherwise chosen once, in RacesConfig.ready)."""
+    if setting == "EMBEDDED":
+        from races import deployment
+
+        deployment.install(deployment.EMBEDDED if value else deployment.DISTRIBUTED)
+
 
 SAMPLE_GPX = Path(__file__).resolve().parent.parent / "samples" / "gpx"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -24,7 +24,7 @@ from races.simulation import tasks
 from races.simulation.driver import simulation_for
 from simulator.clock import race_seconds, tick_at
 from tests.factories import make_race
-from tests.live_processes import wait_for
+from tests.live_processes import Processes, wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 
@@ -183,6 +183,7 @@ def running_ticks(events: list[dict], race: Race) -> list[int]:
 
 
 def test_a_started_race_publishes_every_kind_of_event_in_the_contract(broker):
+    """No relay runs here: the race's events are published, and the race stays running."""
     race = race_for(compression=1000.0, tick_seconds=10.0)  # 14 km in a few seconds
     listener = broker.listen(race)
     worker = broker.worker()
@@ -192,9 +193,6 @@ def test_a_started_race_publishes_every_kind_of_event_in_the_contract(broker):
         return sum(e["event"] in ("finish", "dnf") for e in events) == 3
 
     listener.until(everyone_done, 90, "finish or DNF of all three athletes")
-    wait_for(
-        lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED, 10, "race finished"
-    )
     events = listener.events
     assert {"start", "running", "checkpoint", "finish"} <= {e["event"] for e in events}
     for e in events:
@@ -205,6 +203,35 @@ def test_a_started_race_publishes_every_kind_of_event_in_the_contract(broker):
     assert all(e["split_s"] > 0 for e in checkpoints)
     assert len({e["seq"] for e in events}) == len(events)
     assert worker.text().count(": continue") >= 1  # it ran as a chain of segments
+
+
+def test_a_published_race_is_finished_by_the_relay_never_by_the_worker(broker, settings, tmp_path):
+    race = race_for(compression=1000.0, tick_seconds=10.0)
+    broker.listen(race)  # deletes the race's exchange and relay queue at the end
+    worker = broker.worker()
+    race = lifecycle.start_race(race)
+    wait_for(lambda: ": complete" in worker.text(), 90, "the chain to publish its last tick")
+    race.refresh_from_db()
+    assert race.sim_tick == simulation_for(race).last_tick
+    # No relay runs: the race stays running, and the watchdog does not simulate it again.
+    assert race.status == Race.Status.RUNNING
+    settings.SIMULATION_STALE_SECONDS = 0.0
+    assert tasks.watchdog() == 0
+    assert Race.objects.get(pk=race.pk).status == Race.Status.RUNNING
+
+    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    relay = Processes(broker.url, tmp_path, RELAY_CONTROL_EXCHANGE=control)
+    try:
+        relay.relay()  # takes the running race on and reads its queue: every event is there
+        wait_for(
+            lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED,
+            30,
+            "the relay to finish the race",
+        )
+    finally:
+        relay.stop()
+        with Connection(broker.url) as conn:
+            conn.default_channel.exchange_delete(control)
 
 
 def test_stop_ends_publication_within_two_ticks(broker):

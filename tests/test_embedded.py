@@ -9,9 +9,11 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
+from races import deployment
 from races.models import Position
 from races.organizer import lifecycle
 from races.relay import embedded
+from races.simulation import embedded_runner
 from races.spectators import hub as hubs
 from raceweb.asgi import application
 from simulator.publishers import CallbackPublisher
@@ -82,3 +84,12 @@ async def test_events_published_before_the_relay_runs_are_kept_until_it_does():
         return await Position.objects.filter(race=race).acount() == 2
 
     await async_wait_for(stored, 10, "the early events stored")
+
+
+def test_embedded_mode_is_installed_once_and_keeps_everything_in_process():
+    assert deployment.current() is deployment.EMBEDDED  # no AMQP_URL in the test settings
+    assert isinstance(application, embedded.EmbeddedRelayMiddleware)
+    assert lifecycle.on_started == [embedded.notify_relay, embedded_runner.start_simulation]
+    assert lifecycle.on_stopped == lifecycle.on_reset == [embedded.notify_relay]
+    assert deployment.EMBEDDED.server_ready_callable() is embedded.start_when_loop_runs
+    assert not deployment.EMBEDDED.separate_relay

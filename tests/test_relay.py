@@ -144,6 +144,18 @@ async def test_the_race_finishes_when_everyone_is_in():
     assert race.status == Race.Status.FINISHED
 
 
+async def test_a_relay_started_after_the_last_frame_was_stored_finishes_the_race():
+    race, feed, _, _ = await setup_race(athletes=2)
+    first = RelayCore(frames_per_second=20)
+    first.ingest(race.slug, feed.starts())
+    first.ingest(race.slug, [feed.event(a, 3000, feed.length_m, "finish") for a in feed.athletes])
+    first.feeds[race.slug].finish_requested = True  # it dies before finishing the race
+    await first.flush(first.feeds[race.slug])
+    assert (await Race.objects.aget(pk=race.pk)).status == Race.Status.RUNNING
+    await RelayCore(frames_per_second=20).start()  # the next relay takes the running races on
+    assert (await Race.objects.aget(pk=race.pk)).status == Race.Status.FINISHED
+
+
 async def test_a_frame_of_a_race_reset_meanwhile_is_not_stored():
     race, feed, _, _ = await setup_race()
     core = RelayCore(frames_per_second=20)

@@ -1,4 +1,5 @@
-"""races/simulation/driver.py: driving a race from the database, claims, Stop, resume, finish."""
+"""races/simulation/driver.py: driving a race from the database, claims, Stop, resume, the
+last tick (after which the relay, not the simulation, finishes the race)."""
 
 from datetime import datetime, timedelta
 
@@ -49,12 +50,13 @@ def run(race: Race, collector: Collector, owner="segment-1", predecessor="", bud
     )
 
 
-def test_a_race_runs_to_its_finish_and_is_marked_finished():
+def test_a_race_runs_to_its_last_tick_and_is_left_running_for_the_relay():
     race = started(gpx="route-only-alltrails-ecology-trail.gpx")  # 3.2 km: ~2 s at 1000x
     collector = Collector()
-    assert run(race, collector) is simulation.Outcome.FINISHED
+    assert run(race, collector) is simulation.Outcome.COMPLETE
     race.refresh_from_db()
-    assert race.status == Race.Status.FINISHED
+    assert race.status == Race.Status.RUNNING  # only the relay finishes a race
+    assert race.finished_at is None
     events = collector.events
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
@@ -62,6 +64,16 @@ def test_a_race_runs_to_its_finish_and_is_marked_finished():
     assert sum(e["event"] in ("finish", "dnf") for e in events) == 4
     assert {e["race"] for e in events} == {race.exchange_name}
     assert race.sim_tick == simulation.simulation_for(race).last_tick
+    assert simulation.published_everything(race)
+
+
+def test_a_segment_delivered_again_after_the_last_tick_publishes_nothing():
+    race = started(gpx="route-only-alltrails-ecology-trail.gpx")
+    assert run(race, Collector()) is simulation.Outcome.COMPLETE
+    again = Collector()
+    assert run(race, again) is simulation.Outcome.COMPLETE
+    assert again.batches == []
+    assert Race.objects.get(pk=race.pk).status == Race.Status.RUNNING
 
 
 def test_stop_is_seen_before_the_next_tick_is_published():
@@ -136,3 +148,31 @@ def test_stale_races_are_those_whose_heartbeat_is_old():
     Race.objects.filter(pk=busy.pk).update(sim_heartbeat=timezone.now(), sim_owner="alive")
     Race.objects.filter(pk=fresh.pk).update(started_at=long_ago)  # never claimed at all
     assert {r.pk for r in simulation.stale_races(15.0)} == {quiet.pk, fresh.pk}
+
+
+def complete_and_quiet() -> Race:
+    """A race whose simulation published everything a while ago; no relay finished it."""
+    race = started(gpx="route-only-alltrails-ecology-trail.gpx")
+    assert run(race, Collector()) is simulation.Outcome.COMPLETE
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Race.objects.filter(pk=race.pk).update(sim_heartbeat=long_ago)
+    return race
+
+
+def test_a_race_whose_simulation_published_everything_is_not_stale():
+    complete = complete_and_quiet()
+    assert [r.pk for r in simulation.quiet_races(15.0)] == [complete.pk]
+    assert simulation.stale_races(15.0) == []
+
+
+def test_the_watchdog_leaves_a_complete_race_to_the_relay_and_says_so(caplog, monkeypatch):
+    from races.simulation import tasks
+
+    complete = complete_and_quiet()
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue_segment", lambda *args, **kw: enqueued.append(args))
+    assert tasks.watchdog() == 0
+    assert enqueued == []
+    assert f"race {complete.slug}: every event published" in caplog.text
+    assert "is the relay running?" in caplog.text
+    assert Race.objects.get(pk=complete.pk).status == Race.Status.RUNNING

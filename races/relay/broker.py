@@ -8,11 +8,12 @@
   at once without anyone polling the management API.
 
 `declare_race` runs in `lifecycle.on_started` BEFORE the simulation is enqueued (the
-hooks run in list order, see `RacesConfig.ready`), so no position is ever published into
+hooks run in list order, see `races.deployment.DISTRIBUTED`), so no position is ever published into
 an exchange the relay's queue is not bound to. Admin actions, Celery tasks and commands
 use these functions; the channel layer is never used outside an event loop.
 
-In embedded mode (no AMQP_URL) there is no broker: notices go to the in-process relay.
+Distributed mode only (`races.deployment.DISTRIBUTED` registers these hooks); in embedded
+mode there is no broker and `races.relay.embedded` takes the notices.
 """
 
 from __future__ import annotations
@@ -50,20 +51,18 @@ def connection() -> Connection:
 
 def declare_race(race) -> None:
     """Declare the race's exchange and the relay's queue, bound (idempotent)."""
-    if settings.EMBEDDED:
-        return
     with connection() as conn:
         relay_queue(race.slug)(conn.default_channel).declare()
 
 
+def race_notice(race) -> dict:
+    """What the relays are told when `race` changes status (RelayCore.on_control reads it)."""
+    return {"slug": race.slug, "status": race.status, "generation": race.generation}
+
+
 def notify_relay(race) -> None:
     """Tell every relay that `race` changed status (start, finish, stop, reset)."""
-    notice = {"slug": race.slug, "status": race.status, "generation": race.generation}
-    if settings.EMBEDDED:
-        from races.relay import embedded
-
-        embedded.notify(notice)
-        return
+    notice = race_notice(race)
     with connection() as conn:
         producer = conn.Producer(serializer="json")
         producer.publish(

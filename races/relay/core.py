@@ -167,10 +167,13 @@ class RelayCore:
             # Another deployment (or test run) on the same broker: not ours to consume.
             logger.info("control notice for race %r, which is not in this database", slug)
             return
-        self.feeds.setdefault(slug, RaceFeed(slug))
+        feed = self.feeds.setdefault(slug, RaceFeed(slug))
         if self.source is not None:
             self.source.consume(slug)
         await self._announce(slug, "running", summary)
+        async with feed.lock:  # a relay stopped between storing the last frame and finishing
+            loaded = feed.loaded or await self._in_db(live_store.load_race, slug)
+            await self._finish_if_everyone_done(feed, loaded)
 
     async def race_ended(self, slug: str, status: str) -> None:
         await asyncio.sleep(RELEASE_GRACE_S)
@@ -264,9 +267,13 @@ class RelayCore:
             _ack_all(batch)
             if frame is not None:
                 await self._send_frame(feed, *frame)
-            if feed.loaded.state.everyone_done and not feed.finish_requested:
-                feed.finish_requested = True
-                await self._in_db(_finish_race, feed.loaded.race_id)
+            await self._finish_if_everyone_done(feed, feed.loaded)
+
+    async def _finish_if_everyone_done(self, feed: RaceFeed, loaded: live_store.LoadedRace):
+        """Only the relay finishes a race: it alone knows every athlete's last event is in."""
+        if loaded.state.everyone_done and not feed.finish_requested:
+            feed.finish_requested = True
+            await self._in_db(_finish_race, loaded.race_id)
 
     async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list, list] | None:
         loaded = feed.loaded

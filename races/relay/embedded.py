@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from races.relay.broker import race_notice
 from races.relay.core import RelayCore
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,13 @@ def publish(exchange: str, events: Sequence[dict]) -> None:
 
 
 def notify(notice: dict) -> None:
-    """A race changed status (races.relay.broker.notify_relay in embedded mode)."""
+    """A race changed status: the notice `races.relay.broker.notify_relay` would send."""
     _submit("notice", notice)
+
+
+def notify_relay(race: Any) -> None:
+    """lifecycle hook of embedded mode: tell the in-process relay that `race` changed."""
+    notify(race_notice(race))
 
 
 def start() -> RelayCore:

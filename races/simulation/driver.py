@@ -12,6 +12,10 @@ runner. Ownership and progress live on the race row:
   refreshes ``sim_heartbeat``, which the watchdog reads.
 - Positions are a pure function of race time, so whoever carries on publishes from
   ``sim_tick`` to the race clock in one step and goes on from there.
+- Once every athlete's last event is published (``sim_tick`` at the simulation's last
+  tick) the chain just ends. The simulation never finishes a race: only the relay knows
+  that every event arrived, so it decides (``races.relay.core``). The watchdog leaves
+  such a race alone (``stale_races`` skips it) and says that it waits for the relay.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from django.utils import timezone
 
 from races.models import Checkpoint, Race
 from races.operations import metrics
-from races.organizer import lifecycle
 from simulator.clock import race_seconds, tick_at, wall_time_of
 from simulator.geometry import Course
 from simulator.pacing import AthleteSpec
@@ -46,7 +49,7 @@ _cache: OrderedDict[tuple[int, int], RaceSimulation] = OrderedDict()
 
 class Outcome(enum.Enum):
     CONTINUE = "continue"  # the segment's time is up; the race goes on in a successor
-    FINISHED = "finished"  # every athlete is done; the race is marked finished
+    COMPLETE = "complete"  # every athlete's last event is published; the relay finishes it
     STOPPED = "stopped"  # stopped, reset, restarted, or another segment owns it
     REFUSED = "refused"  # could not claim the race at all
 
@@ -110,14 +113,28 @@ def record_progress(race_id: int, generation: int, owner: str, tick: int) -> boo
     )
 
 
-def stale_races(stale_after_s: float, now: datetime | None = None) -> list[Race]:
+def published_everything(race: Race) -> bool:
+    """Whether every athlete's last event is published (the chain has ended for good)."""
+    return race.sim_tick >= simulation_for(race).last_tick
+
+
+def quiet_races(stale_after_s: float, now: datetime | None = None) -> list[Race]:
     """Running races whose simulation has not reported for ``stale_after_s`` seconds."""
     before = (now or timezone.now()) - timedelta(seconds=stale_after_s)
     return list(
-        Race.objects.filter(status=Race.Status.RUNNING).filter(
-            Q(sim_heartbeat__lt=before) | Q(sim_heartbeat__isnull=True, started_at__lt=before)
-        )
+        Race.objects.select_related("course")
+        .filter(status=Race.Status.RUNNING)
+        .filter(Q(sim_heartbeat__lt=before) | Q(sim_heartbeat__isnull=True, started_at__lt=before))
     )
+
+
+def stale_races(stale_after_s: float, now: datetime | None = None) -> list[Race]:
+    """Quiet races whose simulation still has events to publish: their chain died.
+
+    A race whose simulation published everything is quiet too, but waits for the relay
+    to finish it; running its simulation again would publish nothing new.
+    """
+    return [r for r in quiet_races(stale_after_s, now) if not published_everything(r)]
 
 
 def run_segment(
@@ -140,6 +157,8 @@ def run_segment(
     race = Race.objects.select_related("course").get(pk=race_id)
     simulation = simulation_for(race)
     published = race.sim_tick
+    if published >= simulation.last_tick:
+        return Outcome.COMPLETE  # delivered again after the last tick: nothing left to do
     stop_at = time.monotonic() + budget_s
     next_heartbeat = 0.0
     while True:
@@ -157,7 +176,7 @@ def run_segment(
             _publish_ticks(race, simulation, publisher, published, due)
             published = due
             if published >= simulation.last_tick:
-                return _finish(race, generation, owner, published)
+                return _complete(race, generation, owner, published)
         remaining = stop_at - time.monotonic()
         if remaining <= 0 or interrupted():
             # Record the last tick, so the successor starts after it rather than repeat it.
@@ -183,13 +202,10 @@ def _publish_ticks(
     metrics.tick_finished(done - began, race.tick_seconds / race.time_compression)
 
 
-def _finish(race: Race, generation: int, owner: str, tick: int) -> Outcome:
+def _complete(race: Race, generation: int, owner: str, tick: int) -> Outcome:
+    """The last tick is published: record it and end the chain, status untouched."""
     if not record_progress(race.pk, generation, owner, tick):
         return Outcome.STOPPED
-    try:
-        lifecycle.finish_race(race)
-    except lifecycle.TransitionRefused:
-        return Outcome.STOPPED  # stopped between the last tick and now
-    logger.info("race %s: every athlete is done after tick %d", race.slug, tick)
-    metrics.forget_race(race.slug)
-    return Outcome.FINISHED
+    logger.info("race %s: every athlete's last event published (tick %d)", race.slug, tick)
+    metrics.forget_race(race.slug)  # this process publishes nothing more for it
+    return Outcome.COMPLETE

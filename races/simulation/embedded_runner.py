@@ -3,7 +3,8 @@
 ``start()`` (called by ``manage.py serve`` when AMQP_URL is unset) launches a supervisor
 thread. It looks for running races that nobody publishes (never claimed, or heartbeat
 stale) and drives each in a thread of its own with the same ``run_segment`` the Celery
-tasks use, so Stop, reset, finish and resume after a restart behave the same way.
+tasks use, so Stop, reset and resume after a restart behave the same way; a race whose
+simulation published everything is left to the relay, which finishes it.
 
 Events go straight to the in-process relay (``races.relay.embedded.publish``, thread-safe).
 """
@@ -62,6 +63,11 @@ def stop(timeout_s: float = 10.0) -> None:
 def wake() -> None:
     """Look for races to run now rather than at the next poll (a race was just started)."""
     _wake.set()
+
+
+def start_simulation(race: Race) -> None:
+    """lifecycle.on_started hook of embedded mode: the supervisor picks the race up now."""
+    wake()
 
 
 def races_to_run() -> list[Race]:

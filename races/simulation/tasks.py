@@ -4,7 +4,8 @@ Each ``simulate_race`` task publishes about ``SIMULATION_SEGMENT_SECONDS`` of ti
 then enqueues its successor, naming itself as the predecessor. A stopped race, a newer
 generation or another owner ends the chain (races/simulation/driver.py). A worker that dies
 mid-segment gets its task delivered again (late ack, rejected on worker loss); the
-watchdog covers what is left, e.g. a chain whose successor was never enqueued.
+watchdog covers what is left, e.g. a chain whose successor was never enqueued. A chain
+that published every athlete's last event ends; the relay finishes the race.
 """
 
 from __future__ import annotations
@@ -58,9 +59,19 @@ def simulate_race(self, race_id: int, generation: int, predecessor: str = "") ->
 
 @shared_task(name="races.tasks.watchdog")
 def watchdog() -> int:
-    """Restart every running race whose simulation has gone quiet."""
+    """Restart every running race whose simulation went quiet before publishing everything.
+
+    A race whose simulation published everything waits for the relay to finish it; it is
+    never restarted, and while it waits the watchdog says so.
+    """
     restarted = 0
-    for race in simulation.stale_races(settings.SIMULATION_STALE_SECONDS):
+    for race in simulation.quiet_races(settings.SIMULATION_STALE_SECONDS):
+        if simulation.published_everything(race):
+            logger.warning(
+                "race %s: every event published, not finished yet: is the relay running?",
+                race.slug,
+            )
+            continue
         logger.warning("race %s: no heartbeat since %s, restarting", race.slug, race.sim_heartbeat)
         enqueue_segment(race.pk, race.generation, predecessor=race.sim_owner)
         restarted += 1
@@ -68,10 +79,5 @@ def watchdog() -> int:
 
 
 def start_simulation(race: Race) -> None:
-    """lifecycle.on_started hook (after commit): run the race on Celery or in-process."""
-    if settings.EMBEDDED:
-        from races.simulation import embedded_runner as embedded_simulation
-
-        embedded_simulation.wake()
-        return
+    """lifecycle.on_started hook of distributed mode (after commit): the first segment."""
     enqueue_segment(race.pk, race.generation)

@@ -7,6 +7,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from races import deployment
 from races.operations.metrics_server import start_metrics_server
 from races.relay.amqp_intake import AmqpIntake
 from races.relay.core import RelayCore
@@ -20,7 +21,7 @@ class Command(BaseCommand):
     help = "Relay every running race from its RabbitMQ fanout to its spectators."
 
     def handle(self, *args, **options):
-        if settings.EMBEDDED:
+        if not deployment.current().separate_relay:
             raise CommandError("Set AMQP_URL: in embedded mode the web process relays.")
         start_metrics_server()  # /metrics on METRICS_PORT
         asyncio.run(run_relay())

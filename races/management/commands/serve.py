@@ -2,8 +2,9 @@ import sys
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
-from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from races import deployment
 
 # Daphne closes WebSockets after 24 hours by default; ultra races run longer.
 WEBSOCKET_TIMEOUT_SECONDS = 7 * 24 * 3600
@@ -17,10 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, host: str, port: str, **options):
-        if settings.EMBEDDED:
-            from races.simulation import embedded_runner as embedded_simulation
-
-            embedded_simulation.start()  # the demo races move without Celery or RabbitMQ
+        deployment.current().start_with_server()  # embedded: the simulation, in threads
 
         sys.argv = ["daphne"]
         _CommandLine().run(
@@ -36,10 +34,9 @@ class _Server(Server):
     """daphne, plus (embedded mode) the in-process relay started with its event loop."""
 
     def __init__(self, *args, **kwargs):
-        if settings.EMBEDDED:
-            from races.relay import embedded
-
-            kwargs["ready_callable"] = embedded.start_when_loop_runs
+        ready = deployment.current().server_ready_callable()
+        if ready is not None:
+            kwargs["ready_callable"] = ready
         super().__init__(*args, **kwargs)
 
 
