@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from harness.waiting import wait_until
 from races.models import Race
 from races.organizer import lifecycle
 from races.relay import embedded
 from races.simulation import embedded_runner as embedded_simulation
 from tests.factories import make_race
-from tests.live_processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +30,9 @@ def test_a_started_race_runs_in_process_to_its_finish(relayed, settings):
     settings.SIMULATION_SEGMENT_SECONDS = 0.5  # several segments in one thread
     embedded_simulation.start()
     race = lifecycle.start_race(make_race(gpx=LOOP, athletes=5, time_compression=1000.0))
-    wait_for(lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED, 30, "the finish")
+    wait_until(
+        lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED, 30, "the finish"
+    )
     events = [e for exchange, batch in relayed for e in batch if exchange == race.exchange_name]
     assert sum(e["event"] == "start" for e in events) == 5
     assert sum(e["event"] in ("finish", "dnf") for e in events) == 5
@@ -51,7 +53,7 @@ def test_races_to_run_are_the_unclaimed_and_the_silent_ones():
 def test_stopping_the_runner_ends_its_races_promptly(relayed):
     embedded_simulation.start()
     race = lifecycle.start_race(make_race(gpx=LOOP, athletes=2, time_compression=1.0))
-    wait_for(lambda: relayed, 10, "the start events")
+    wait_until(lambda: relayed, 10, "the start events")
     embedded_simulation.stop(timeout_s=5)
     assert not any(t.is_alive() for t in embedded_simulation._driving.values())
     race.refresh_from_db()

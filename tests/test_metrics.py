@@ -24,6 +24,9 @@ from kombu import Connection
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.ports import free_port
+from harness.spectator_client import Spectator
+from harness.waiting import async_wait_until, wait_until
 from races.models import Position, Race
 from races.operations import metrics
 from races.operations.metrics_server import start_metrics_server
@@ -33,10 +36,8 @@ from races.relay.core import RelayCore
 from races.spectators import hub as hubs
 from races.spectators.routing import websocket_urlpatterns
 from raceweb.asgi import django_asgi_app
-from tests.conftest import require_executable
+from tests.conftest import raceweb_processes, require_executable
 from tests.factories import EventFeed, make_race, started_race, unique_name
-from tests.live_processes import Processes, Spectator, async_wait_for, wait_for
-from tests.private_rabbitmq import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
@@ -154,7 +155,7 @@ async def receive(communicator: WebsocketCommunicator) -> dict:
 
 
 async def until(condition, what: str, within_s: float = 10.0):
-    return await async_wait_for(condition, within_s, what)
+    return await async_wait_until(condition, within_s, what)
 
 
 # ---- the page ---------------------------------------------------------------------------
@@ -432,7 +433,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
     # Our own control fanout: relays of other test runs on the shared broker never hear
     # our race start (and never take its queue).
     control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
-    processes = Processes(
+    processes = raceweb_processes(
         rabbitmq_url, tmp_path, METRICS_PORT=str(relay_port), RELAY_CONTROL_EXCHANGE=control
     )
     race = await sync_to_async(make_race)(
@@ -443,7 +444,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         web = await asyncio.to_thread(processes.web)
         relay_metrics = f"http://127.0.0.1:{relay_port}/metrics"
         spectator = await Spectator(f"{web.replace('http', 'ws')}/ws/races/{race.slug}/").open()
-        await async_wait_for(lambda: spectator.of_type("snapshot"), 15, "the snapshot")
+        await async_wait_until(lambda: spectator.of_type("snapshot"), 15, "the snapshot")
 
         distributed = {"EMBEDDED": False, "AMQP_URL": rabbitmq_url}
         with override_settings(**distributed, RELAY_CONTROL_EXCHANGE=control):
@@ -457,7 +458,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
             stored = scrape and scrape("raceweb_relay_positions_stored_total", race=race.slug)
             return scrape if stored == len(published) else None
 
-        relay = await asyncio.to_thread(lambda: wait_for(relay_has_all, 30, "relay to store"))
+        relay = await asyncio.to_thread(lambda: wait_until(relay_has_all, 30, "relay to store"))
         assert relay("raceweb_relay_positions_consumed_total", race=race.slug) == len(published)
         assert relay("raceweb_relay_batch_insert_seconds_count") >= 1
         assert relay("raceweb_relay_group_send_seconds_count") >= 1
@@ -470,7 +471,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
             timed = scrape("raceweb_position_delivery_seconds_count", race=race.slug)
             return scrape if timed == len(published) else None
 
-        daphne = await asyncio.to_thread(lambda: wait_for(web_has_all, 30, "web to deliver"))
+        daphne = await asyncio.to_thread(lambda: wait_until(web_has_all, 30, "web to deliver"))
         assert daphne("raceweb_websocket_connections", endpoint="race") == 1
         updates = spectator.of_type("update")
         races = spectator.of_type("race")  # the race started: one message each
@@ -482,7 +483,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
         assert_promtool_accepts(daphne)
         await spectator.close()
     finally:
-        await asyncio.to_thread(processes.stop)
+        await asyncio.to_thread(processes.stop_all)
         print(processes.logs())  # shown when the test fails
         await asyncio.to_thread(delete_amqp, rabbitmq_url, race.slug, control)
 
@@ -499,7 +500,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
         "SIMULATION_QUEUE": queue,
         "RELAY_CONTROL_EXCHANGE": control,
     }
-    processes = Processes(
+    processes = raceweb_processes(
         rabbitmq_url,
         tmp_path,
         METRICS_PORT=str(worker_port),
@@ -510,7 +511,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
     # 100x with 10 s ticks: a tick every 0.1 s of wall time, the race lasts about a minute.
     race = make_race(unique_name("Worker"), athletes=3, time_compression=100.0, tick_seconds=10.0)
     try:
-        processes.worker()
+        processes.worker(concurrency=2, heartbeat=False)
         with override_settings(**distributed):
             race = lifecycle.start_race(race)
 
@@ -523,7 +524,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
             )
             return scrape if published and published >= 3 * 5 else None
 
-        worker = wait_for(published_some, 30, "the worker to publish five ticks")
+        worker = wait_until(published_some, 30, "the worker to publish five ticks")
         # One batch per wake-up (a late one catches up several ticks), each confirmed.
         batches = worker("raceweb_worker_tick_seconds_count")
         assert batches >= 2
@@ -532,7 +533,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
         assert worker("process_resident_memory_bytes") > 0
         assert_promtool_accepts(worker)
     finally:  # stopping the worker ends the race's publishing; its rows go with the test
-        processes.stop()
+        processes.stop_all()
         print(processes.logs())  # shown when the test fails
         delete_amqp(rabbitmq_url, race.slug, control)
         with Connection(rabbitmq_url) as connection:
