@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, DESKTOP  # noqa: E402
-from tests.spectator_server import ServedRaceWeb  # noqa: E402
+from harness.chromium import CHROMIUM, CHROMIUM_ARGS, DESKTOP  # noqa: E402
+from harness.served import ServedRaceWeb  # noqa: E402
 
 WARMUP_S = 20.0
 FPS_WINDOW_MS = 4000

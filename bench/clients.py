@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from bench.latency import Histogram
-from bench.processes import Processes
+from harness.processes import Processes
 
 
 class ClientError(RuntimeError):

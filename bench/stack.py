@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
-import subprocess
 import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.processes import ROOT, Processes
+from harness.ports import free_port, listening
+from harness.processes import ROOT, python_command, run_python
+from harness.stack import RaceWebProcesses
+from harness.waiting import wait_until
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/raceweb_bench"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -35,18 +34,7 @@ class StackError(RuntimeError):
 
 def service_reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or default_port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now: several runs (worktrees, CI) may share a machine."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return listening(parts.port or default_port, parts.hostname or "127.0.0.1")
 
 
 def stack_env(database_url: str, amqp_url: str, frames_per_second: float) -> dict[str, str]:
@@ -80,9 +68,7 @@ def ensure_database(database_url: str) -> None:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
-    )
+    run_python(["manage.py", "migrate", "--verbosity", "0"], env)
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -95,26 +81,12 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
-def wait_for_port(port: int, deadline_s: float, processes: Processes, name: str) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        process = processes.running.get(name)
-        if process is not None and process.poll() is not None:
-            raise StackError(f"{name} exited: {processes.log_tail(name)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise StackError(f"{name} not listening on {port} after {deadline_s}s")
-
-
 class Stack:
     """Web processes, relay and races of one run."""
 
     def __init__(
         self,
-        processes: Processes,
+        processes: RaceWebProcesses,
         *,
         database_url: str,
         amqp_url: str,
@@ -127,6 +99,8 @@ class Stack:
         self.amqp_url = amqp_url
         self.web_procs = web_procs
         self.ports = [free_port() for _ in range(web_procs)]
+        for i, port in enumerate(self.ports):
+            processes.web_ports[f"web{i + 1}"] = port
         self.bare_port = free_port()
         self.frames_per_second = 4.0
         self.races: list = []
@@ -142,22 +116,23 @@ class Stack:
 
     # ---- processes ---------------------------------------------------------------------
 
-    def web_command(self, port: int) -> list[str]:
-        """daphne as in production; uvicorn only to compare transports (not a dependency)."""
-        tools = Path(sys.executable).parent
-        if self.web_server == "uvicorn":
-            command = [str(tools / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
-            command += ["--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log"]
-        else:
-            command = [str(tools / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
-            command += ["--websocket_timeout", "86400"]
-        return [*command, "raceweb.asgi:application"]
-
     def start_web(self) -> None:
-        for i, port in enumerate(self.ports):
-            self.processes.start(f"web{i + 1}", self.web_command(port), self.env)
-        for i, port in enumerate(self.ports):
-            wait_for_port(port, 60, self.processes, f"web{i + 1}")
+        """daphne as in production; uvicorn only to compare transports (not a dependency).
+        All start at once, then each is waited for until `/healthz` answers."""
+        names = [f"web{i + 1}" for i in range(self.web_procs)]
+        for name, port in zip(names, self.ports, strict=True):
+            if self.web_server == "uvicorn":
+                args = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
+                args += ["--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log"]
+                self.processes.start(
+                    name, python_command(*args, "raceweb.asgi:application"), self.env
+                )
+            else:
+                self.processes.web(
+                    name, env=self.env, wait=False, websocket_timeout_s=86400, quiet=True
+                )
+        for name in names:
+            self.processes.wait_web(name, within_s=60)
 
     def restart_web(self) -> None:
         """Fresh web processes: memory measured per connection starts from a clean heap."""
@@ -168,7 +143,7 @@ class Stack:
     def start_relay(self, frames_per_second: float) -> None:
         self.processes.stop("relay")
         self.frames_per_second = frames_per_second
-        self.processes.python("relay", ["manage.py", "relay"], self.env)
+        self.processes.relay("relay", env=self.env, wait=False)  # see wait_relay_consuming
 
     def stop_relay(self) -> None:
         self.processes.stop("relay")
@@ -251,14 +226,12 @@ class Stack:
         return messages, consumers
 
     def wait_relay_consuming(self, race, deadline_s: float = 60) -> None:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.processes.running["relay"].poll() is not None:
+        def consuming() -> bool:
+            if not self.processes.alive("relay"):
                 raise StackError(f"relay exited: {self.processes.log_tail('relay')}")
-            if self.queue_state(race)[1] >= 1:
-                return
-            time.sleep(0.3)
-        raise StackError(f"relay not consuming {race.slug} after {deadline_s}s")
+            return self.queue_state(race)[1] >= 1
+
+        wait_until(consuming, deadline_s, f"the relay to consume {race.slug}", poll_s=0.3)
 
     def stored_positions(self, race) -> int:
         from races.models import Position

@@ -8,21 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.chromium import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
 from tests.conftest import IN_CI
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+__all__ = ["DESKTOP", "PHONE", "block_tiles", "chromium", "screenshot"]
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 def require_chromium() -> None:

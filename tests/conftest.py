@@ -1,14 +1,17 @@
+"""Fixtures and service checks of the test suite; the process harness is `harness/`."""
+
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-# Fixtures `private_rabbitmq` / `private_rabbitmq_node`: a private broker to break in tests.
-from tests.private_rabbitmq import private_rabbitmq, private_rabbitmq_node  # noqa: F401
+from harness.rabbitmq_node import RABBITMQ_SERVER, PrivateRabbitMQ, rabbitmq_installed
+from harness.stack import RaceWebProcesses
 
 
 @receiver(setting_changed)
@@ -81,3 +84,64 @@ async def fresh_layer():
     await hubs.close_all()
     channel_layers.backends.clear()
     embedded.stop()
+
+
+def require_rabbitmq_server() -> None:
+    if rabbitmq_installed():
+        return
+    message = f"{RABBITMQ_SERVER} is not installed"
+    if IN_CI:
+        pytest.fail(f"{message} (CI must install rabbitmq-server)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def private_rabbitmq_node() -> Iterator[PrivateRabbitMQ]:
+    """One private node for the session (booting costs seconds); killed at the end."""
+    require_rabbitmq_server()
+    with PrivateRabbitMQ() as node:
+        yield node
+
+
+@pytest.fixture
+def private_rabbitmq(private_rabbitmq_node: PrivateRabbitMQ) -> PrivateRabbitMQ:
+    """The session's private node, running and unpaused when the test starts (a test that
+    killed it does not break the next one)."""
+    private_rabbitmq_node.resume()
+    if not private_rabbitmq_node.running():
+        private_rabbitmq_node.start()
+    return private_rabbitmq_node
+
+
+def database_url() -> str:
+    """The test database of this test run, as a DATABASE_URL for another process."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if "sqlite" in settings["ENGINE"]:
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    user = settings.get("USER") or "postgres"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+def raceweb_processes(amqp_url: str, log_dir: Path, **env: str) -> RaceWebProcesses:
+    """RaceWeb processes in distributed mode on `amqp_url` and this run's test database
+    (use them from `transaction=True` tests, so the rows are committed); `env` adds or
+    overrides settings. Stop them with `stop_all()`; `logs()` for a failing test."""
+    environment = {
+        **os.environ,
+        "AMQP_URL": amqp_url,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "raceweb.settings",
+        "DEBUG": "True",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+        "METRICS_PORT": "0",  # any free port: several relays and workers run on this host
+        **env,
+    }
+    environment.pop("CI", None)  # settings only; the test decides what CI means
+    return RaceWebProcesses(log_dir, environment)

@@ -4,79 +4,45 @@ Each test gets its own Celery queue and race slug, listens on a queue bound to t
 race's fanout ``race-<slug>`` and polls for what it expects, with deadlines.
 """
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from kombu import Connection, Consumer, Exchange, Queue
 
+from harness.stack import RaceWebProcesses
+from harness.waiting import wait_until
 from races.models import Race
 from races.organizer import lifecycle
 from races.simulation import tasks
 from races.simulation.driver import simulation_for
 from simulator.clock import race_seconds, tick_at
+from tests.conftest import raceweb_processes
 from tests.factories import make_race
-from tests.live_processes import Processes, wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_FIELDS = {
     "athlete", "gender", "race", "location", "elevation", "time", "event",
     "bib", "athlete_id", "seq", "distance_m", "speed_mps",
 }  # fmt: skip
 
 
-def worker_database_url() -> str:
-    db = connection.settings_dict
-    if "sqlite" in db["ENGINE"]:
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 class Worker:
-    """``celery worker`` in its own process group, logging to a file."""
+    """A Celery worker (the harness's, one pool process) and its log."""
 
-    def __init__(self, queue: str, amqp_url: str, log: Path) -> None:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "raceweb.settings",
-            "DATABASE_URL": worker_database_url(),
-            "AMQP_URL": amqp_url,
-            "SIMULATION_QUEUE": queue,
-            "SIMULATION_SEGMENT_SECONDS": "2",
-            "METRICS_PORT": "0",  # any free port: tests run several workers on one host
-        }
-        self.log = log
-        command = [
-            sys.executable, "-m", "celery", "-A", "raceweb", "worker", "-Q", queue,
-            "-c", "1", "--prefetch-multiplier", "1", "-n", f"{uuid.uuid4().hex[:8]}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
-        ]  # fmt: skip
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        wait_for(lambda: " ready." in self.text(), 60, f"worker ready (log {log})")
+    def __init__(self, processes: RaceWebProcesses, name: str) -> None:
+        self.processes, self.name = processes, name
+        processes.worker(name, concurrency=1, heartbeat=False)
 
     def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.processes.log(self.name)
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children, as a crashed machine would."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+        self.processes.kill(self.name)
 
 
 class Listener:
@@ -101,7 +67,7 @@ class Listener:
             self.drain(quiet_s=0.05)
             return condition(self.events)
 
-        return wait_for(check, seconds, what)
+        return wait_until(check, seconds, what)
 
     def drain(self, quiet_s: float = 0.3) -> None:
         """Take whatever the broker holds for us; ``quiet_s`` without a message ends it."""
@@ -123,6 +89,9 @@ def broker(rabbitmq_url, settings, tmp_path):
     """Settings pointing at RabbitMQ, a private Celery queue, and worker/listener factories."""
     queue = f"simulation-test-{uuid.uuid4().hex[:8]}"
     settings.AMQP_URL, settings.EMBEDDED, settings.SIMULATION_QUEUE = rabbitmq_url, False, queue
+    processes = raceweb_processes(
+        rabbitmq_url, tmp_path, SIMULATION_QUEUE=queue, SIMULATION_SEGMENT_SECONDS="2"
+    )
     workers: list[Worker] = []
     listeners: list[Listener] = []
 
@@ -131,7 +100,7 @@ def broker(rabbitmq_url, settings, tmp_path):
 
         @staticmethod
         def worker() -> Worker:
-            workers.append(Worker(queue, rabbitmq_url, tmp_path / f"worker{len(workers)}.log"))
+            workers.append(Worker(processes, f"worker{len(workers)}"))
             return workers[-1]
 
         @staticmethod
@@ -152,6 +121,7 @@ def broker(rabbitmq_url, settings, tmp_path):
     yield Broker
     for worker in workers:
         worker.kill()
+    processes.stop_all()
     for listener in listeners:
         listener.close()
     with Connection(rabbitmq_url) as conn:
@@ -210,7 +180,7 @@ def test_a_published_race_is_finished_by_the_relay_never_by_the_worker(broker, s
     broker.listen(race)  # deletes the race's exchange and relay queue at the end
     worker = broker.worker()
     race = lifecycle.start_race(race)
-    wait_for(lambda: ": complete" in worker.text(), 90, "the chain to publish its last tick")
+    wait_until(lambda: ": complete" in worker.text(), 90, "the chain to publish its last tick")
     race.refresh_from_db()
     assert race.sim_tick == simulation_for(race).last_tick
     # No relay runs: the race stays running, and the watchdog does not simulate it again.
@@ -220,16 +190,16 @@ def test_a_published_race_is_finished_by_the_relay_never_by_the_worker(broker, s
     assert Race.objects.get(pk=race.pk).status == Race.Status.RUNNING
 
     control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
-    relay = Processes(broker.url, tmp_path, RELAY_CONTROL_EXCHANGE=control)
+    relay = raceweb_processes(broker.url, tmp_path, RELAY_CONTROL_EXCHANGE=control)
     try:
         relay.relay()  # takes the running race on and reads its queue: every event is there
-        wait_for(
+        wait_until(
             lambda: Race.objects.get(pk=race.pk).status == Race.Status.FINISHED,
             30,
             "the relay to finish the race",
         )
     finally:
-        relay.stop()
+        relay.stop_all()
         with Connection(broker.url) as conn:
             conn.default_channel.exchange_delete(control)
 
@@ -243,7 +213,7 @@ def test_stop_ends_publication_within_two_ticks(broker):
 
     lifecycle.stop_race(race)
     stop_tick = clock_tick(race)
-    wait_for(lambda: ": stopped" in worker.text(), 20, "the segment to see the Stop")
+    wait_until(lambda: ": stopped" in worker.text(), 20, "the segment to see the Stop")
     # Publisher confirms: all the segment published is in our queue by now.
     listener.drain()
     assert max(running_ticks(listener.events, race)) <= stop_tick + 2
@@ -268,7 +238,7 @@ def test_a_killed_worker_is_replaced_and_the_race_goes_on_from_its_clock(broker)
     listener = broker.listen(race)
     first = broker.worker()
     race = lifecycle.start_race(race)
-    wait_for(lambda: recorded_tick(race) >= 8, 60, "tick 8 published and recorded")
+    wait_until(lambda: recorded_tick(race) >= 8, 60, "tick 8 published and recorded")
 
     first.kill()
     recorded = recorded_tick(race)
@@ -298,16 +268,16 @@ def test_the_watchdog_restarts_a_race_whose_chain_died(broker, settings):
     listener = broker.listen(race)
     first = broker.worker()
     race = lifecycle.start_race(race)
-    wait_for(lambda: recorded_tick(race) >= 4, 60, "tick 4 published and recorded")
+    wait_until(lambda: recorded_tick(race) >= 4, 60, "tick 4 published and recorded")
 
     first.kill()
-    wait_for(broker.waiting, 10, "the broker to requeue the killed worker's segment")
+    wait_until(broker.waiting, 10, "the broker to requeue the killed worker's segment")
     broker.purge()  # the chain is now dead: no task left for this race
     recorded = recorded_tick(race)
     listener.drain()
     seen = len(listener.events)
     settings.SIMULATION_STALE_SECONDS = 1.0
-    assert wait_for(tasks.watchdog, 10, "the watchdog to find the silent race") == 1
+    assert wait_until(tasks.watchdog, 10, "the watchdog to find the silent race") == 1
     broker.worker()
     restarted_at = clock_tick(race)
     listener.until(

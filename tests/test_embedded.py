@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
+from harness.waiting import async_wait_until
 from races import deployment
 from races.models import Position
 from races.organizer import lifecycle
@@ -18,7 +19,6 @@ from races.spectators import hub as hubs
 from raceweb.asgi import application
 from simulator.publishers import CallbackPublisher
 from tests.factories import EventFeed, make_race, unique_name
-from tests.live_processes import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,7 +68,7 @@ async def test_a_race_published_from_another_thread_reaches_spectators():
     async def stored() -> bool:
         return await Position.objects.filter(race=race).acount() == 12
 
-    await async_wait_for(stored, 10, "every position stored")
+    await async_wait_until(stored, 10, "every position stored")
     await spectator.disconnect()
     await hubs.close_all()
 
@@ -83,7 +83,7 @@ async def test_events_published_before_the_relay_runs_are_kept_until_it_does():
     async def stored() -> bool:
         return await Position.objects.filter(race=race).acount() == 2
 
-    await async_wait_for(stored, 10, "the early events stored")
+    await async_wait_until(stored, 10, "the early events stored")
 
 
 def test_embedded_mode_is_installed_once_and_keeps_everything_in_process():

@@ -8,13 +8,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from harness.waiting import async_wait_until, wait_until
 from races.models import Position, Race
 from races.organizer import lifecycle
 from races.relay import embedded
 from races.simulation import embedded_runner as embedded_simulation
 from races.simulation.driver import simulation_for
 from tests.factories import make_race
-from tests.live_processes import async_wait_for, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,8 +35,8 @@ def test_a_started_race_runs_in_process_to_its_last_tick_and_waits_for_the_relay
     embedded_simulation.start()
     race = lifecycle.start_race(make_race(gpx=LOOP, athletes=5, time_compression=1000.0))
     last_tick = simulation_for(race).last_tick
-    wait_for(lambda: Race.objects.get(pk=race.pk).sim_tick == last_tick, 30, "the last tick")
-    wait_for(lambda: not _driving_alive(race), 10, "the simulation thread to end")
+    wait_until(lambda: Race.objects.get(pk=race.pk).sim_tick == last_tick, 30, "the last tick")
+    wait_until(lambda: not _driving_alive(race), 10, "the simulation thread to end")
     events = [e for exchange, batch in relayed for e in batch if exchange == race.exchange_name]
     assert sum(e["event"] == "start" for e in events) == 5
     assert sum(e["event"] in ("finish", "dnf") for e in events) == 5
@@ -68,7 +68,7 @@ async def test_the_embedded_relay_finishes_a_race_the_runner_published_in_full(
         async def finished() -> bool:
             return (await Race.objects.aget(pk=race.pk)).status == Race.Status.FINISHED
 
-        await async_wait_for(finished, 30, "the relay to finish the race")
+        await async_wait_until(finished, 30, "the relay to finish the race")
         assert await Position.objects.filter(race=race, event__in=["finish", "dnf"]).acount() == 3
     finally:
         await asyncio.to_thread(embedded_simulation.stop)
@@ -88,7 +88,7 @@ def test_races_to_run_are_the_unclaimed_and_the_silent_ones():
 def test_stopping_the_runner_ends_its_races_promptly(relayed):
     embedded_simulation.start()
     race = lifecycle.start_race(make_race(gpx=LOOP, athletes=2, time_compression=1.0))
-    wait_for(lambda: relayed, 10, "the start events")
+    wait_until(lambda: relayed, 10, "the start events")
     embedded_simulation.stop(timeout_s=5)
     assert not any(t.is_alive() for t in embedded_simulation._driving.values())
     race.refresh_from_db()

@@ -25,18 +25,14 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 from kombu import Connection
 
+from harness.spectator_client import ResumingSpectator, Spectator, consistent_frames
+from harness.stack import http_status
+from harness.waiting import async_wait_until
 from races.models import LiveRace, Position, Race
 from races.organizer import lifecycle
 from races.relay import broker
+from tests.conftest import raceweb_processes
 from tests.factories import EventFeed, make_race, unique_name
-from tests.fault_stack import (
-    FaultStack,
-    ResumingSpectator,
-    SpectatorFrom,
-    consistent_frames,
-    http_status,
-)
-from tests.live_processes import async_wait_for
 
 pytestmark = [
     pytest.mark.faults,
@@ -54,14 +50,13 @@ def stack(private_rabbitmq_node, django_db_setup, django_db_blocker, tmp_path_fa
     """The distributed stack on the module's private node, as real processes."""
     queue = f"simulation-faults-{uuid.uuid4().hex[:8]}"
     with django_db_blocker.unblock():
-        processes = FaultStack(
+        processes = raceweb_processes(
             private_rabbitmq_node.amqp_url,
             tmp_path_factory.mktemp("faults"),
             SIMULATION_QUEUE=queue,
             SIMULATION_SEGMENT_SECONDS="3",
             SIMULATION_STALE_SECONDS="4",
             SIMULATION_WATCHDOG_SECONDS="1",
-            METRICS_PORT="0",
             WS_SEND_BUFFER_BYTES=str(SEND_BUFFER_BYTES),
             WS_MAX_CONNECTIONS_PER_IP=str(MAX_SOCKETS_PER_ADDRESS),
         )
@@ -74,7 +69,7 @@ def stack(private_rabbitmq_node, django_db_setup, django_db_blocker, tmp_path_fa
         processes.beat()
         yield processes
     finally:
-        processes.stop()
+        processes.stop_all()
         print(processes.logs())
 
 
@@ -96,8 +91,8 @@ async def spectators():
     """Opens spectators for a test and closes them all at its end, pass or fail."""
     opened: list = []
 
-    async def open_one(url: str, address: str = "127.0.0.1") -> SpectatorFrom:
-        opened.append(await SpectatorFrom(url, address).open())
+    async def open_one(url: str, address: str = "127.0.0.1") -> Spectator:
+        opened.append(await Spectator(url, address).open())
         return opened[-1]
 
     yield open_one
@@ -136,13 +131,13 @@ async def frames_pass(race: Race, beyond: int, what: str) -> int:
         frame = await sync_to_async(relay_frame)(race)
         return frame if frame > beyond else 0
 
-    return await async_wait_for(reached, DEADLINE_S, what)
+    return await async_wait_until(reached, DEADLINE_S, what)
 
 
 async def caught_up(spectators, race: Race, what: str) -> None:
     """Every spectator has a frame at least as new as the relay's frame when called."""
     target = await sync_to_async(relay_frame)(race)
-    await async_wait_for(
+    await async_wait_until(
         lambda: all((s.frames() or [-1])[-1] >= target for s in spectators), DEADLINE_S, what
     )
 
@@ -167,7 +162,7 @@ async def test_broker_restart_mid_race_race_goes_on_and_spectators_resume(live, 
     # A spectator arriving after the restart: the web process's layer still works
     # (a cancelled channels-rabbitmq call can break it for good).
     newcomer = await spectators(path)
-    await async_wait_for(lambda: newcomer.of_type("snapshot"), DEADLINE_S, "a snapshot")
+    await async_wait_until(lambda: newcomer.of_type("snapshot"), DEADLINE_S, "a snapshot")
     await frames_pass(race, after + 4, "more frames")
     await caught_up([watcher, newcomer], race, "both spectators live")
     assert consistent_frames(watcher.messages) == []
@@ -227,7 +222,7 @@ async def all_stored(race: FedRace) -> None:
         return stored == expected
 
     try:
-        await async_wait_for(done, DEADLINE_S, f"all {len(expected)} published positions")
+        await async_wait_until(done, DEADLINE_S, f"all {len(expected)} published positions")
     except AssertionError as error:
         missing = sorted(set(expected) - set(stored))
         raise AssertionError(f"{error}; {len(missing)} missing: {missing[:40]}") from None
@@ -238,9 +233,9 @@ async def test_relay_crash_loses_no_position_and_stores_none_twice(live, spectat
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     watcher = await spectators(ws)
     await publish_ticks(race, range(0, 30 * 10, 30))
-    await async_wait_for(lambda: len(watcher.frames()) > 3, DEADLINE_S, "frames before the crash")
+    await async_wait_until(lambda: len(watcher.frames()) > 3, DEADLINE_S, "frames before the crash")
 
-    await asyncio.to_thread(live.kill_named, "relay")  # mid-stream: unacked deliveries
+    await asyncio.to_thread(live.kill, "relay")  # mid-stream: unacked deliveries
     await publish_ticks(race, range(300, 30 * 20, 30))  # wait in the durable queue
     await asyncio.to_thread(live.relay)
     await publish_ticks(race, range(600, 30 * 25, 30))
@@ -267,13 +262,13 @@ async def test_web_restart_spectators_reconnect_with_backoff_and_resume(live):
 async def web_restart_resumes(live, race: Race, spectator: ResumingSpectator) -> None:
     race = await sync_to_async(start)(race, live.node.amqp_url)
     await frames_pass(race, 8, "frames before the restart")
-    await async_wait_for(lambda: len(spectator.frames()) > 4, DEADLINE_S, "live frames")
+    await async_wait_until(lambda: len(spectator.frames()) > 4, DEADLINE_S, "live frames")
     had = spectator.last_frame()
 
-    await asyncio.to_thread(live.kill_named, "web")
+    await asyncio.to_thread(live.kill, "web")
     down_at = len(spectator.attempts)
     await asyncio.to_thread(live.web)
-    await async_wait_for(lambda: spectator.connections >= 2, DEADLINE_S, "a reconnect")
+    await async_wait_until(lambda: spectator.connections >= 2, DEADLINE_S, "a reconnect")
     retries = spectator.attempts[down_at:]
     await frames_pass(race, spectator.last_frame() + 4, "frames after the restart")
     await caught_up([spectator], race, "the spectator to be live after the restart")
@@ -353,8 +348,8 @@ async def stalled_is_dropped(live, race, base, reader, stalled, dropped_before) 
                      reason="slow_client")  # fmt: skip
         return now > dropped_before
 
-    await async_wait_for(dropped, DEADLINE_S, "the stalled spectator to be dropped")
-    await async_wait_for(lambda: closed_by_server(stalled), 10, "its connection to close")
+    await async_wait_until(dropped, DEADLINE_S, "the stalled spectator to be dropped")
+    await async_wait_until(lambda: closed_by_server(stalled), 10, "its connection to close")
     # The reading spectator was never held back: always within two seconds of live.
     assert max(lag) <= 8, lag
     await caught_up([reader], race, "the reading spectator to stay live")
@@ -367,21 +362,21 @@ async def test_a_flood_from_one_address_is_limited(live, spectators):
     race = await sync_to_async(FedRace)(live.node.amqp_url, athletes=2)
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     crowd = [await spectators(ws, "127.0.0.9") for _ in range(MAX_SOCKETS_PER_ADDRESS)]
-    await async_wait_for(
+    await async_wait_until(
         lambda: all(s.of_type("snapshot") for s in crowd), DEADLINE_S, "every snapshot"
     )
     one_too_many = await spectators(ws, "127.0.0.9")
-    await async_wait_for(lambda: one_too_many.close_code, 10, "the extra socket to close")
+    await async_wait_until(lambda: one_too_many.close_code, 10, "the extra socket to close")
     assert one_too_many.close_code == 4429 and one_too_many.messages == []
     neighbour = await spectators(ws, "127.0.0.10")  # another address is not held back
 
     flooder, calm = crowd[0], crowd[1]
     for _ in range(200):
         await flooder.send('{"type": "ping"}')
-    await async_wait_for(lambda: flooder.close_code, 10, "the flooding socket to close")
+    await async_wait_until(lambda: flooder.close_code, 10, "the flooding socket to close")
     assert flooder.close_code == 4429
     await publish_ticks(race, range(0, 90, 30))
-    await async_wait_for(
+    await async_wait_until(
         lambda: len(calm.frames()) >= 3 and len(neighbour.frames()) >= 3,
         DEADLINE_S,
         "frames for the others",
@@ -393,12 +388,12 @@ async def test_an_oversized_frame_closes_that_socket_only(live, spectators):
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     sender = await spectators(ws, "127.0.0.11")
     neighbour = await spectators(ws, "127.0.0.11")
-    await async_wait_for(lambda: sender.messages and neighbour.messages, 10, "snapshots")
+    await async_wait_until(lambda: sender.messages and neighbour.messages, 10, "snapshots")
     await sender.send(json.dumps({"type": "ping", "pad": "x" * (2 * 1024 * 1024)}))
-    await async_wait_for(lambda: sender.close_code, 10, "the sender's socket to close")
+    await async_wait_until(lambda: sender.close_code, 10, "the sender's socket to close")
     # daphne's limit (1 MiB): autobahn drops the connection without a close frame (1006)
     # before the application sees any of it.
     assert sender.close_code in (1006, 1009)
     await publish_ticks(race, range(0, 90, 30))
-    await async_wait_for(lambda: len(neighbour.frames()) >= 3, DEADLINE_S, "frames")
+    await async_wait_until(lambda: len(neighbour.frames()) >= 3, DEADLINE_S, "frames")
     assert neighbour.close_code is None

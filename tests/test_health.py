@@ -3,23 +3,17 @@ is missing (503 with the failed check named) and is 200 again once it is back.""
 
 import asyncio
 import json
-import socket
 import time
 
 import pytest
 from channels.layers import channel_layers
 from channels.testing import HttpCommunicator
 
+from harness.ports import free_port
 from races.operations import health
 from raceweb.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rabbitmq_layer(url: str) -> dict:

@@ -8,11 +8,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 
+from harness.waiting import async_wait_until
 from races.models import Position
 from races.relay import embedded, live_store
 from races.relay.core import RelayCore
 from tests.factories import EventFeed, started_race
-from tests.live_processes import async_wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,7 +108,7 @@ async def test_an_unexpected_failure_in_one_race_does_not_stop_the_frames_of_oth
             for race in (broken, healthy):
                 feed = feeds[race.slug]
                 core.ingest(race.slug, feed.starts() if second == 0 else feed.tick(second))
-            await async_wait_for(
+            await async_wait_until(
                 lambda frame=frame: core.stats.per_race_frame.get(healthy.slug, 0) >= frame,
                 5,
                 f"frame {frame} of the healthy race",

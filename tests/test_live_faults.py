@@ -15,11 +15,13 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 from kombu import Connection
 
+from harness.spectator_client import Spectator
+from harness.waiting import async_wait_until
 from races.models import LiveAthlete, LiveRace, Position
 from races.organizer import lifecycle
 from races.relay import broker
+from tests.conftest import raceweb_processes
 from tests.factories import EventFeed, make_race, unique_name
-from tests.live_processes import Processes, Spectator, async_wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
@@ -51,13 +53,13 @@ def assert_no_silent_gap(messages: list[dict]) -> None:
 
 async def test_spectators_recover_after_a_broker_restart(private_rabbitmq, tmp_path):
     url = private_rabbitmq.amqp_url
-    processes = await asyncio.to_thread(Processes, url, tmp_path)
+    processes = await asyncio.to_thread(raceweb_processes, url, tmp_path)
     try:
         await asyncio.to_thread(processes.relay)
         web = (await asyncio.to_thread(processes.web)).replace("http", "ws")
         race = await sync_to_async(make_race)(unique_name("Fault"), athletes=6)
         spectator = await Spectator(f"{web}/ws/races/{race.slug}/").open()
-        await async_wait_for(lambda: spectator.messages, DEADLINE_S, "the first snapshot")
+        await async_wait_until(lambda: spectator.messages, DEADLINE_S, "the first snapshot")
 
         def start():
             with override_settings(EMBEDDED=False, AMQP_URL=url):
@@ -94,12 +96,12 @@ async def test_spectators_recover_after_a_broker_restart(private_rabbitmq, tmp_p
             return stored == published and live and frames and frames[-1] == live.frame
 
         await run(range(0, 180, 30))
-        await async_wait_for(caught_up, DEADLINE_S, "the race before the restart")
+        await async_wait_until(caught_up, DEADLINE_S, "the race before the restart")
         before = spectator.frames()[-1]
 
         await asyncio.to_thread(private_rabbitmq.restart)
         await run(range(180, 390, 30))
-        await async_wait_for(caught_up, DEADLINE_S, "frames flowing again after the restart")
+        await async_wait_until(caught_up, DEADLINE_S, "frames flowing again after the restart")
 
         assert spectator.close_code is None, "the spectator's socket stayed open"
         assert spectator.frames()[-1] > before
@@ -113,12 +115,12 @@ async def test_spectators_recover_after_a_broker_restart(private_rabbitmq, tmp_p
         }
         assert max(a["distance_m"] for a in held.values()) == pytest.approx(360 * 4.0)
         late = await Spectator(f"{web}/ws/races/{race.slug}/").open()
-        await async_wait_for(lambda: late.messages, DEADLINE_S, "a snapshot after the restart")
+        await async_wait_until(lambda: late.messages, DEADLINE_S, "a snapshot after the restart")
         assert late.messages[0]["frame"] == spectator.frames()[-1]
         await spectator.close()
         await late.close()
     finally:
-        await asyncio.to_thread(processes.stop)
+        await asyncio.to_thread(processes.stop_all)
         print(processes.logs())
 
 
@@ -127,22 +129,22 @@ async def test_a_spectator_is_told_1011_while_the_broker_is_down_and_served_afte
     tmp_path,
 ):
     url = private_rabbitmq.amqp_url
-    processes = await asyncio.to_thread(Processes, url, tmp_path)
+    processes = await asyncio.to_thread(raceweb_processes, url, tmp_path)
     try:
         web = (await asyncio.to_thread(processes.web)).replace("http", "ws")
         race = await sync_to_async(make_race)(unique_name("Down"), athletes=2)
         path = f"{web}/ws/races/{race.slug}/"
         await asyncio.to_thread(private_rabbitmq.kill)
         refused = await Spectator(path).open()
-        await async_wait_for(
+        await async_wait_until(
             lambda: refused.close_code is not None, DEADLINE_S, "the socket to be closed"
         )
         assert refused.close_code == 1011
         await asyncio.to_thread(private_rabbitmq.start)
         served = await Spectator(path).open()
-        await async_wait_for(lambda: served.messages, DEADLINE_S, "a snapshot once it is back")
+        await async_wait_until(lambda: served.messages, DEADLINE_S, "a snapshot once it is back")
         assert served.messages[0]["type"] == "snapshot"
         await served.close()
     finally:
-        await asyncio.to_thread(processes.stop)
+        await asyncio.to_thread(processes.stop_all)
         print(processes.logs())

@@ -15,11 +15,13 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 from kombu import Connection
 
+from harness.spectator_client import Spectator
+from harness.waiting import async_wait_until
 from races.models import LiveRace, Position
 from races.organizer import lifecycle
 from races.relay import broker
+from tests.conftest import raceweb_processes
 from tests.factories import EventFeed, make_race, unique_name
-from tests.live_processes import Processes, Spectator, async_wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 
@@ -38,7 +40,7 @@ def pipeline(django_db_setup, django_db_blocker, tmp_path_factory, request):
     require_service("RabbitMQ", "127.0.0.1", 5672)
     url = "amqp://guest:guest@127.0.0.1:5672/"
     with django_db_blocker.unblock():
-        processes = Processes(
+        processes = raceweb_processes(
             url, tmp_path_factory.mktemp("pipeline"), RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE
         )
     try:
@@ -46,7 +48,7 @@ def pipeline(django_db_setup, django_db_blocker, tmp_path_factory, request):
         web_a, web_b = processes.web("web-a"), processes.web("web-b")
         yield url, processes, web_a.replace("http", "ws"), web_b.replace("http", "ws")
     finally:
-        processes.stop()
+        processes.stop_all()
         print(processes.logs())
         with Connection(url) as conn:
             conn.default_channel.exchange_delete(CONTROL_EXCHANGE)
@@ -113,9 +115,9 @@ async def settled(race: Race8, spectators: list[Spectator]) -> int:
     async def all_stored() -> bool:
         return await sync_to_async(race.stored)() == race.published
 
-    await async_wait_for(all_stored, DEADLINE_S, "the relay to store everything")
+    await async_wait_until(all_stored, DEADLINE_S, "the relay to store everything")
     last = await sync_to_async(race.frame)()
-    await async_wait_for(
+    await async_wait_until(
         lambda: all(s.frames() and s.frames()[-1] >= last for s in spectators),
         DEADLINE_S,
         f"every spectator to reach frame {last}",
@@ -134,7 +136,7 @@ async def test_spectators_on_two_web_processes_get_every_frame_in_order(pipeline
     ]
     seed_one = await Spectator(f"{web_a}/ws?race=race-{race.race.slug}").open()
     seed_all = await Spectator(f"{web_b}/ws?race=all").open()
-    await async_wait_for(
+    await async_wait_until(
         lambda: all(s.of_type("snapshot") for s in native), DEADLINE_S, "snapshots"
     )
     assert all(s.messages[0]["race"]["status"] == "draft" for s in native)
@@ -156,7 +158,7 @@ async def test_spectators_on_two_web_processes_get_every_frame_in_order(pipeline
     assert {a["id"] for a in first_update["athletes"]} == {a.pk for a in race.feed.athletes}
     assert {a["status"] for a in first_update["athletes"]} == {"running"}
     # The seed-compatible streams got every event, one message each, starts first.
-    await async_wait_for(
+    await async_wait_until(
         lambda: (
             len(seed_one.messages) == race.published
             and len([m for m in seed_all.messages if m["race"] == race.race.exchange_name])
@@ -178,14 +180,14 @@ async def test_a_late_joiner_gets_everyone_and_a_reconnect_gets_what_it_missed(
     race = await sync_to_async(Race8)(url, amqp_cleanup)
     path = f"/ws/races/{race.race.slug}/"
     watcher = await Spectator(web_a + path).open()  # web A's hub follows from the start
-    await async_wait_for(lambda: watcher.messages, DEADLINE_S, "the watcher's snapshot")
+    await async_wait_until(lambda: watcher.messages, DEADLINE_S, "the watcher's snapshot")
     await sync_to_async(race.start)()
     await sync_to_async(race.publish)(race.feed.starts())
     await run_ticks(race, range(30, 30 * 6, 30))
     await settled(race, [watcher])
 
     late = await Spectator(web_b + path).open()
-    await async_wait_for(lambda: late.messages, DEADLINE_S, "the late joiner's snapshot")
+    await async_wait_until(lambda: late.messages, DEADLINE_S, "the late joiner's snapshot")
     snapshot = late.messages[0]
     assert snapshot["type"] == "snapshot" and snapshot["frame"] >= 2
     assert len(snapshot["athletes"]) == ATHLETES
@@ -208,13 +210,13 @@ async def test_frames_bigger_than_a_socket_buffer_arrive_whole_and_in_order(pipe
     big = await sync_to_async(Race8)(url, amqp_cleanup, athletes=1500)
     path = f"/ws/races/{big.race.slug}/"
     spectators = [await Spectator(web_a + path).open() for _ in range(3)]
-    await async_wait_for(lambda: all(s.messages for s in spectators), DEADLINE_S, "the snapshots")
+    await async_wait_until(lambda: all(s.messages for s in spectators), DEADLINE_S, "the snapshots")
     slow = spectators[0]
     slow.pause_reading()  # frames pile up: partial writes, then Twisted's buffer
     await sync_to_async(big.start)()
     await sync_to_async(big.publish)(big.feed.starts())
     await run_ticks(big, range(30, 120, 30), pause_s=0.3)
-    await async_wait_for(
+    await async_wait_until(
         lambda: all(s.frames()[-1] >= 3 for s in spectators[1:]), DEADLINE_S, "readers"
     )
     assert slow.frames() == [0]
@@ -242,7 +244,7 @@ async def test_a_second_relay_is_a_hot_standby_never_a_double(pipeline, amqp_cle
         "relay": None,
         "relay-standby": await asyncio.to_thread(processes.relay, "relay-standby"),
     }
-    relays["relay"] = next(p for name, p in processes.running if name == "relay")
+    relays["relay"] = processes.named("relay")
     race = await sync_to_async(Race8)(url, amqp_cleanup)
     path = f"/ws/races/{race.race.slug}/"
     spectator = await Spectator(web_a + path).open()
@@ -256,7 +258,7 @@ async def test_a_second_relay_is_a_hot_standby_never_a_double(pipeline, amqp_cle
     active = [name for name in relays if active_line in processes.log(name)]
     assert len(active) == 1, active
 
-    await asyncio.to_thread(processes.kill, relays[active[0]])  # the active relay dies
+    await asyncio.to_thread(processes.kill, active[0])  # the active relay dies
     standby = next(name for name in relays if name != active[0])
     await run_ticks(race, range(240, 30 * 14, 30))
     final = await settled(race, [spectator])
@@ -265,7 +267,7 @@ async def test_a_second_relay_is_a_hot_standby_never_a_double(pipeline, amqp_cle
     assert len(updates) == len(set(updates)), "a frame number was sent twice"
     assert final > last
     late = await Spectator(web_b + path).open()
-    await async_wait_for(lambda: late.messages, DEADLINE_S, "a snapshot after the failover")
+    await async_wait_until(lambda: late.messages, DEADLINE_S, "a snapshot after the failover")
     leader = late.messages[0]["athletes"][0]
     assert leader["distance_m"] == pytest.approx(390 * 4.0, abs=0.1)
     await spectator.close()

@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,8 +25,10 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import raceweb.asgi  # noqa: F401  (registers the web-only collectors, as daphne does)
-from tests.conftest import require_executable
-from tests.private_rabbitmq import PrivateRabbitMQ, free_port, require_rabbitmq_server
+from harness.ports import free_port
+from harness.rabbitmq_node import PrivateRabbitMQ
+from harness.waiting import wait_until
+from tests.conftest import require_executable, require_rabbitmq_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -371,16 +372,16 @@ class RabbitMQWithPrometheus(PrivateRabbitMQ):
         (self.base / "enabled_plugins").write_text("[rabbitmq_prometheus].\n")
 
     def scrape(self, path: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
+        url = f"http://127.0.0.1:{self.prometheus_port}{path}"
+
+        def page() -> str | None:
             try:
-                url = f"http://127.0.0.1:{self.prometheus_port}{path}"
                 with urllib.request.urlopen(url, timeout=5) as response:
                     return response.read().decode()
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+                return None
+
+        return wait_until(page, timeout, f"the plugin to serve {path}", poll_s=0.2)
 
 
 def test_rabbitmq_metric_names_exist_in_the_real_plugin():

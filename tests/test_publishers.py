@@ -9,6 +9,7 @@ import pytest
 from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue
 
+from harness.ports import free_port
 from simulator import publishers
 from simulator.publishers import (
     AmqpPublisher,
@@ -80,10 +81,7 @@ def test_a_broken_connection_is_reopened_and_the_batch_sent(rabbitmq_url, fanout
 
 
 def test_an_unreachable_broker_is_an_error_after_the_retries():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    publisher = AmqpPublisher(f"amqp://guest:guest@127.0.0.1:{port}//", retry_for_s=1.0)
+    publisher = AmqpPublisher(f"amqp://guest:guest@127.0.0.1:{free_port()}//", retry_for_s=1.0)
     with pytest.raises(PublishError, match="could not publish"):
         publisher.publish("race-nowhere", events(3))
 

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from harness.waiting import wait_until as poll_until
 from tests.browser_support import DESKTOP, PHONE, block_tiles, chromium, screenshot
 from tests.factories import make_race
 from tests.spectator_fake import FakeAthlete, FakeRace, field_of
@@ -27,14 +28,7 @@ def wait_until(page, condition, what: str, deadline: float = DEADLINE_S):
 
     It waits through Playwright, which keeps delivering the page's socket messages meanwhile.
     """
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for: {what}")
-        page.wait_for_timeout(50)
+    return poll_until(condition, deadline, what, pause=lambda s: page.wait_for_timeout(s * 1000))
 
 
 class ScriptedServer:

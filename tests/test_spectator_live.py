@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 
+from harness.processes import ROOT
+from harness.served import ServedRaceWeb
+from harness.waiting import wait_until as poll_until
 from tests.browser_support import DESKTOP, PHONE, block_tiles, chromium, screenshot
-from tests.spectator_server import ROOT, ServedRaceWeb
 
 pytestmark = pytest.mark.browser
 
@@ -26,14 +27,9 @@ README_SHOTS = ROOT / "docs" / "screenshots"
 
 def wait_until(page, condition, what: str, deadline: float = DEADLINE_S):
     """Polls condition() (while Playwright keeps the page running) until it is truthy."""
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for: {what}")
-        page.wait_for_timeout(100)
+    return poll_until(
+        condition, deadline, what, poll_s=0.1, pause=lambda s: page.wait_for_timeout(s * 1000)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,10 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live_processes import Spectator, async_wait_for
-from tests.spectator_server import ROOT, ServedRaceWeb
+from harness.processes import ROOT
+from harness.served import ServedRaceWeb
+from harness.spectator_client import Spectator
+from harness.waiting import async_wait_until
 
 SLUG = "fenced-race"
 # Used by the fast path only (autobahn checks for it before calling it): safe to remove.
@@ -42,7 +44,7 @@ async def test_spectators_get_every_frame_when_an_internal_is_missing(tmp_path):
         url = f"{served.url.replace('http', 'ws')}/ws/races/{SLUG}/"
         spectators = [await Spectator(url).open() for _ in range(2)]
         for spectator in spectators:
-            await async_wait_for(
+            await async_wait_until(
                 lambda s=spectator: len(s.of_type("update")) >= UPDATES, 60, "updates"
             )
         for spectator in spectators:

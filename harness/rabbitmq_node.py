@@ -7,21 +7,17 @@ AMQP and distribution ports (free ones, picked at start), and its own config fil
 temporary directory. It registers with the epmd already running on the machine, which is
 shared by design (epmd only maps node names to ports).
 
-Use it as a pytest fixture (one node for the whole test session: booting takes five to
-ten seconds, a restart about as long) ::
+The pytest fixtures `private_rabbitmq` (one node for the whole session: booting takes
+five to ten seconds) and `private_rabbitmq_node` live in tests/conftest.py. Use a node ::
 
-    from tests.private_rabbitmq import private_rabbitmq  # noqa: F401  (a fixture)
+    url = node.amqp_url      # amqp://guest:guest@127.0.0.1:<port>
+    node.restart()           # graceful stop (SIGTERM) + start, data kept
+    node.kill()              # SIGKILL the whole node; start() again later
+    with node.paused():      # SIGSTOP ... SIGCONT: a hung broker
+        ...
 
-    def test_something(private_rabbitmq):
-        url = private_rabbitmq.amqp_url      # amqp://guest:guest@127.0.0.1:<port>
-        private_rabbitmq.restart()           # graceful stop (SIGTERM) + start, data kept
-        private_rabbitmq.kill()              # SIGKILL the whole node; start() again later
-        with private_rabbitmq.paused():      # SIGSTOP ... SIGCONT: a hung broker
-            ...
-
-or as a context manager anywhere (`with PrivateRabbitMQ() as node: ...`). The fixture
-makes sure the node is running and not paused before each test gets it, so a test that
-killed it does not break the next one; tests must still use unique queue/exchange names.
+or as a context manager (`with PrivateRabbitMQ() as node: ...`). Tests must use unique
+queue/exchange names: the session shares one node.
 
 Durable queues and persistent messages survive stop()/start() and kill()/start(), since
 the node name and data directory stay the same.
@@ -33,24 +29,18 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import amqp
-import pytest
+
+from harness.ports import free_port, listening
+from harness.waiting import WaitTimeout, wait_until
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 BOOT_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rabbitmq_installed() -> bool:
@@ -133,14 +123,17 @@ class PrivateRabbitMQ:
         self.wait_until_ready(timeout)
 
     def wait_until_ready(self, timeout: float = BOOT_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if not self.running():
                 raise RuntimeError(f"RabbitMQ node {self.nodename} exited:\n{self.log_tail()}")
-            if self.accepts_amqp():
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.nodename} not ready after {timeout} s:\n{self.log_tail()}")
+            return self.accepts_amqp()
+
+        try:
+            wait_until(ready, timeout, f"{self.nodename} to accept AMQP", poll_s=0.1)
+        except WaitTimeout:
+            raise TimeoutError(
+                f"{self.nodename} not ready after {timeout} s:\n{self.log_tail()}"
+            ) from None
 
     def ctl(self, *args: str, timeout: float = 30.0) -> str:
         """Run `rabbitmqctl` against this node (e.g. "list_queues", "name", "messages")."""
@@ -219,13 +212,9 @@ class PrivateRabbitMQ:
             os.killpg(self.process.pid, signum)
 
     def _wait_port_closed(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.amqp_port), timeout=0.2).close()
-            except OSError:
-                return
-            time.sleep(0.05)
+        """Best effort: a port still open after `timeout` is left to the next start."""
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not listening(self.amqp_port), timeout, "the AMQP port to close")
 
     def close(self) -> None:
         """Kill the node and delete its directory."""
@@ -243,31 +232,3 @@ class PrivateRabbitMQ:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def require_rabbitmq_server() -> None:
-    from tests.conftest import IN_CI
-
-    if rabbitmq_installed():
-        return
-    message = f"{RABBITMQ_SERVER} is not installed"
-    if IN_CI:
-        pytest.fail(f"{message} (CI must install rabbitmq-server)")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def private_rabbitmq_node() -> Iterator[PrivateRabbitMQ]:
-    """One private node for the session (booting costs seconds); killed at the end."""
-    require_rabbitmq_server()
-    with PrivateRabbitMQ() as node:
-        yield node
-
-
-@pytest.fixture
-def private_rabbitmq(private_rabbitmq_node: PrivateRabbitMQ) -> PrivateRabbitMQ:
-    """The module's private node, running and unpaused when the test starts."""
-    private_rabbitmq_node.resume()
-    if not private_rabbitmq_node.running():
-        private_rabbitmq_node.start()
-    return private_rabbitmq_node

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.ports import free_port
+from harness.processes import ROOT, python_command, run_python
+from harness.stack import http_status
+from harness.waiting import WaitTimeout, wait_until
+
 START_TIMEOUT_S = 120.0
 
 # Runs in a subprocess with the server's settings: a race with `count` athletes, started.
@@ -37,12 +37,6 @@ race = create_race(
 lifecycle.start_race(race)
 print(race.pk)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServedRaceWeb:
@@ -67,12 +61,7 @@ class ServedRaceWeb:
         self._python(["manage.py", "migrate", "--verbosity", "0"])
 
     def _python(self, args: list[str]) -> str:
-        done = subprocess.run(
-            [sys.executable, *args], cwd=ROOT, env=self.env, capture_output=True, text=True
-        )
-        if done.returncode:
-            raise RuntimeError(f"{args[:2]} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return run_python(args, self.env).stdout
 
     def add_running_race(
         self,
@@ -89,22 +78,26 @@ class ServedRaceWeb:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+            python_command("manage.py", "serve", "--port", str(self.port)),
             cwd=ROOT,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._answers():
+        log.close()
+
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{self.log()}")
-            if time.monotonic() > deadline:
-                self.stop()  # never leave a server behind
-                raise RuntimeError(
-                    f"the server did not answer in {START_TIMEOUT_S}s:\n{self.log()}"
-                )
-            time.sleep(0.1)
+            return self._answers()
+
+        try:
+            wait_until(answers, START_TIMEOUT_S, "the server to answer", poll_s=0.1)
+        except WaitTimeout:
+            self.stop()  # never leave a server behind
+            raise RuntimeError(
+                f"the server did not answer in {START_TIMEOUT_S}s:\n{self.log()}"
+            ) from None
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -121,11 +114,7 @@ class ServedRaceWeb:
         self.start()
 
     def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return http_status(self.url + "/healthz", timeout=2) == 200
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-8000:] if self.log_path.exists() else ""
