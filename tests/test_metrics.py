@@ -24,6 +24,7 @@ from kombu import Connection
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from races import wire
 from races.models import Position, Race
 from races.operations import metrics
 from races.operations.metrics_server import start_metrics_server
@@ -310,7 +311,7 @@ async def test_an_unexpected_server_error_counts_as_other(monkeypatch):
 async def test_seed_endpoint_counts_one_position_per_message():
     live = await LiveRace.start(athletes=3)
     before = await scrape_web()
-    listener = await connect(f"/ws?race=race-{live.slug}")
+    listener = await connect(f"/ws?race={wire.exchange_name(live.slug)}")
     # Accepted first, subscribed after: events before that are not this listener's.
     seed_hub = await hubs.seed_hub()
     await until(lambda: seed_hub.spectators, "the listener to join the seed hub")
@@ -431,7 +432,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
     relay_port = free_port()
     # Our own control fanout: relays of other test runs on the shared broker never hear
     # our race start (and never take its queue).
-    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    control = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
     processes = Processes(
         rabbitmq_url, tmp_path, METRICS_PORT=str(relay_port), RELAY_CONTROL_EXCHANGE=control
     )
@@ -492,7 +493,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
     """A real worker: /metrics on METRICS_PORT from worker_ready, moved by its tasks."""
     worker_port = free_port()
     queue = f"simulation-test-{uuid.uuid4().hex[:8]}"
-    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    control = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
     distributed = {
         "EMBEDDED": False,
         "AMQP_URL": rabbitmq_url,
@@ -556,8 +557,8 @@ def publish(url: str, slug: str, events: list[dict]) -> None:
 def delete_amqp(url: str, slug: str, control_exchange: str) -> None:
     with Connection(url) as connection:
         channel = connection.default_channel
-        channel.queue_delete(f"relay.race-{slug}")
-        channel.exchange_delete(f"race-{slug}")
+        channel.queue_delete(wire.relay_queue_name(slug))
+        channel.exchange_delete(wire.exchange_name(slug))
         channel.exchange_delete(control_exchange)
 
 

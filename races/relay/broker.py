@@ -22,17 +22,19 @@ import json
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
+from races import wire
+
 RELAY_QUEUE_ARGUMENTS = {"x-single-active-consumer": True}
 CONNECT_TIMEOUT_S = 5
 
 
 def race_exchange(slug: str) -> Exchange:
-    return Exchange(f"race-{slug}", type="fanout", durable=True)
+    return Exchange(wire.exchange_name(slug), type="fanout", durable=True)
 
 
 def relay_queue(slug: str) -> Queue:
     return Queue(
-        f"relay.race-{slug}",
+        wire.relay_queue_name(slug),
         exchange=race_exchange(slug),
         durable=True,
         queue_arguments=RELAY_QUEUE_ARGUMENTS,

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from races import wire
 from races.relay.core import RelayCore
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ _waiting: deque[tuple[str, Any]] = deque(maxlen=MAX_WAITING_BATCHES)
 
 def publish(exchange: str, events: Sequence[dict]) -> None:
     """Hand one batch of contract events of race exchange `race-<slug>` to the relay."""
-    slug = exchange.removeprefix("race-")
+    slug = wire.slug_of_exchange(exchange)
     _submit("events", (slug, list(events)))
 
 
