@@ -32,6 +32,7 @@ from races.organizer import lifecycle
 from races.relay import broker
 from races.relay.core import RelayCore
 from races.spectators import hub as hubs
+from races.spectators import race_hub
 from races.spectators.routing import websocket_urlpatterns
 from raceweb.asgi import django_asgi_app
 from tests.conftest import require_executable
@@ -297,7 +298,7 @@ async def test_an_unexpected_server_error_counts_as_other(monkeypatch):
     async def broken(slug: str):
         raise RuntimeError("the database went away mid-handshake")
 
-    monkeypatch.setattr(hubs, "race_hub", broken)
+    monkeypatch.setattr(race_hub, "race_hub", broken)
     before = await scrape_web()
     socket = await connect("/ws/races/any-race/")
     with pytest.raises(RuntimeError, match="database went away"):
