@@ -39,7 +39,7 @@ def main() -> None:
 
     race = Race.objects.select_related("course").get(slug=args.slug)
     simulator = simulation.simulation_for(race)
-    exchange = f"race-{race.slug}"
+    exchange = race.exchange_name
     publisher = AmqpPublisher(settings.AMQP_URL)
     published = publishes = 0
     lags: list[float] = []

@@ -22,6 +22,7 @@ from harness.ports import free_port, listening
 from harness.processes import ROOT, python_command, run_python
 from harness.stack import RaceWebProcesses
 from harness.waiting import wait_until
+from races import wire
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/raceweb_bench"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -221,7 +222,7 @@ class Stack:
 
         with Connection(self.amqp_url, connect_timeout=5) as conn:
             _, messages, consumers = conn.default_channel.queue_declare(
-                f"relay.race-{race.slug}", passive=True
+                wire.relay_queue_name(race.slug), passive=True
             )
         return messages, consumers
 
@@ -256,8 +257,8 @@ class Stack:
             with Connection(self.amqp_url, connect_timeout=5) as conn:
                 channel = conn.default_channel
                 for race in self.races:
-                    channel.queue_delete(f"relay.race-{race.slug}")
-                    channel.exchange_delete(f"race-{race.slug}")
+                    channel.queue_delete(wire.relay_queue_name(race.slug))
+                    channel.exchange_delete(wire.exchange_name(race.slug))
         finally:
             Race.objects.filter(pk__in=[r.pk for r in self.races]).delete()
             self.races.clear()

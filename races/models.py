@@ -6,6 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from races import wire
+
 
 def random_seed() -> int:
     return random.SystemRandom().randrange(1, 2**31)
@@ -62,17 +64,12 @@ class Race(models.Model):
     @property
     def group_name(self) -> str:
         """The Channels group every spectator of this race listens on."""
-        return f"race.{self.slug}"
+        return wire.race_group(self.slug)
 
     @property
     def exchange_name(self) -> str:
         """The RabbitMQ fanout exchange every position of this race is published to."""
-        return f"race-{self.slug}"
-
-    @property
-    def queue_name(self) -> str:
-        """The relay's durable queue bound to the race's exchange."""
-        return f"relay.race-{self.slug}"
+        return wire.exchange_name(self.slug)
 
 
 class Course(models.Model):

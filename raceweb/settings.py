@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from races.wire import CONTROL_EXCHANGE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
@@ -190,7 +192,7 @@ SIMULATION_WATCHDOG_SECONDS = envfloat("SIMULATION_WATCHDOG_SECONDS", "5")
 SIMULATION_CONCURRENCY = envint("SIMULATION_CONCURRENCY", "8")  # races per worker process
 
 # The fanout exchange race status notices go through to the relays.
-RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", "raceweb.control")
+RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", CONTROL_EXCHANGE)
 WS_ALLOWED_ORIGINS = envlist("WS_ALLOWED_ORIGINS")
 # Per web process (races/spectators/socket_limits.py, races/spectators/socket_writer.py);
 # 0 turns a limit off,

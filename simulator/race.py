@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from races.wire import build_event, exchange_name
 from simulator.clock import event_time, iso_z
-from simulator.contract import build_event, exchange_name
 from simulator.geometry import Course
 from simulator.pacing import DNF_RATE_PER_EFFORT_KM, AthleteSpec, draw_profile, effort_km
 from simulator.timeline import Timeline

@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 
 from races.organizer import lifecycle
 from races.relay.core import RelayCore
-from races.spectators import hub as hubs
+from races.spectators import race_hub
 from races.spectators.routing import websocket_urlpatterns
 from races.spectators.sockets import MAX_CLIENT_MESSAGE
 from tests.factories import EventFeed, make_race, started_race, unique_name
@@ -122,7 +122,7 @@ async def test_resume_message_answers_missed_frames_or_a_snapshot_when_too_old()
         await receive(spectator)
     await spectator.send_json_to({"type": "resume", "seq": 1})
     assert [(await receive(spectator))["frame"] for _ in range(2)] == [2, 3]
-    hub = await hubs.race_hub(live.race.slug)
+    hub = await race_hub.race_hub(live.race.slug)
     hub.ring.popleft()  # frame 1 ...
     hub.ring.popleft()  # ... and 2 fell out of the ring: 3 alone cannot bring it up to date
     await spectator.send_json_to({"type": "resume", "seq": 1})

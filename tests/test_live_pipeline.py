@@ -17,6 +17,7 @@ from kombu import Connection
 
 from harness.spectator_client import Spectator
 from harness.waiting import async_wait_until
+from races import wire
 from races.models import LiveRace, Position
 from races.organizer import lifecycle
 from races.relay import broker
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 ATHLETES = 8
 # Our own control fanout: relays of other test runs on the shared broker never hear our
 # races start (and ours never hear theirs).
-CONTROL_EXCHANGE = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+CONTROL_EXCHANGE = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
 DEADLINE_S = 30.0
 
 
@@ -62,8 +63,8 @@ def amqp_cleanup():
     with Connection("amqp://guest:guest@127.0.0.1:5672/") as conn:
         channel = conn.default_channel
         for slug in slugs:
-            channel.queue_delete(f"relay.race-{slug}")
-            channel.exchange_delete(f"race-{slug}")
+            channel.queue_delete(wire.relay_queue_name(slug))
+            channel.exchange_delete(wire.exchange_name(slug))
 
 
 class Race8:
@@ -134,7 +135,7 @@ async def test_spectators_on_two_web_processes_get_every_frame_in_order(pipeline
         await Spectator(web_a + path).open(),
         await Spectator(web_b + path).open(),
     ]
-    seed_one = await Spectator(f"{web_a}/ws?race=race-{race.race.slug}").open()
+    seed_one = await Spectator(f"{web_a}/ws?race={race.race.exchange_name}").open()
     seed_all = await Spectator(f"{web_b}/ws?race=all").open()
     await async_wait_until(
         lambda: all(s.of_type("snapshot") for s in native), DEADLINE_S, "snapshots"

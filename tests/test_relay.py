@@ -12,7 +12,8 @@ from django.db import OperationalError
 from races.models import LiveAthlete, LiveRace, Position, Race
 from races.organizer import lifecycle
 from races.relay import embedded, live_store
-from races.relay.core import SEED_GROUP, RelayCore
+from races.relay.core import RelayCore
+from races.wire import SEED_GROUP
 from tests.factories import EventFeed, started_race
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,17 +23,19 @@ import json
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
+from races import wire
+
 RELAY_QUEUE_ARGUMENTS = {"x-single-active-consumer": True}
 CONNECT_TIMEOUT_S = 5
 
 
 def race_exchange(slug: str) -> Exchange:
-    return Exchange(f"race-{slug}", type="fanout", durable=True)
+    return Exchange(wire.exchange_name(slug), type="fanout", durable=True)
 
 
 def relay_queue(slug: str) -> Queue:
     return Queue(
-        f"relay.race-{slug}",
+        wire.relay_queue_name(slug),
         exchange=race_exchange(slug),
         durable=True,
         queue_arguments=RELAY_QUEUE_ARGUMENTS,
@@ -55,14 +57,9 @@ def declare_race(race) -> None:
         relay_queue(race.slug)(conn.default_channel).declare()
 
 
-def race_notice(race) -> dict:
-    """What the relays are told when `race` changes status (RelayCore.on_control reads it)."""
-    return {"slug": race.slug, "status": race.status, "generation": race.generation}
-
-
 def notify_relay(race) -> None:
     """Tell every relay that `race` changed status (start, finish, stop, reset)."""
-    notice = race_notice(race)
+    notice = wire.control_notice(race.slug, race.status, race.generation)
     with connection() as conn:
         producer = conn.Producer(serializer="json")
         producer.publish(

@@ -15,15 +15,14 @@ Per race, every 1/FRAMES_PER_SECOND seconds, whatever arrived is applied to the 
 `RaceState`, stored in one transaction (positions, athlete states, frame number; see
 `races.relay.live_store`), acked, and only then sent as ONE numbered `update` frame to the
 group `race.<slug>`; the raw events go to `seed.all` for the seed-compatible sockets.
-Layer calls are shielded from cancellation (a cancelled channels-rabbitmq call can break
-the layer for good) and bounded by a timeout: a frame that cannot be sent is lost for
+Layer calls are shielded from cancellation and bounded by a timeout
+(`races.relay.layer_sends`): a frame that cannot be sent is lost for
 spectators, who see the gap in frame numbers and get a fresh snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,30 +33,19 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
+from races import wire
 from races.operations import metrics
 from races.relay import live_store
-from races.relay.race_state import InvalidEvent
+from races.relay.events import Event, InvalidEvent, decode
+from races.relay.layer_sends import GroupSender
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT_S = 5.0
-MAX_PENDING_SENDS = 64
 # After Finish/Stop, events still in flight get this long to arrive before the last frame.
 RELEASE_GRACE_S = 1.0
-RACES_GROUP = "races"
 SEED_EVENTS_PER_MESSAGE = 2000
-SEED_GROUP = "seed.all"
 
-Event = dict[str, Any] | bytes | str
 Ack = Callable[[], object]
-
-
-def race_group(slug: str) -> str:
-    return f"race.{slug}"
-
-
-def dumps(message: Any) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
 class EventSource(Protocol):
@@ -89,7 +77,7 @@ class RaceFeed:
 
     def __init__(self, slug: str) -> None:
         self.slug = slug
-        self.group = race_group(slug)
+        self.group = wire.race_group(slug)
         self.loaded: live_store.LoadedRace | None = None
         self.inbox: list[tuple[Sequence[Event], Ack | None]] = []
         self.lock = asyncio.Lock()
@@ -115,7 +103,8 @@ class RelayCore:
         self.stats = RelayStats()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
-        self._sends: set[asyncio.Future] = set()
+        self._sender = GroupSender(layer, self.stats)
+        self._send = self._sender.send
         self._background: set[asyncio.Future] = set()
         self._stopping = False
 
@@ -196,7 +185,7 @@ class RelayCore:
                 feed.inbox.clear()
         if self.source is not None:
             self.source.cancel(slug, delete_queue=True)
-        await self._send(race_group(slug), {"type": "race.reset"})
+        await self._send(wire.race_group(slug), {"type": "race.reset"})
         await self._announce(slug, "draft")
         metrics.forget_race(slug)
 
@@ -228,8 +217,7 @@ class RelayCore:
         self.stop()
         for feed in list(self.feeds.values()):
             await self.flush(feed)
-        if self._sends:
-            await asyncio.wait(self._sends, timeout=SEND_TIMEOUT_S)
+        await self._sender.drain()
         await self._in_db(close_old_connections)
         self._db.shutdown(wait=False)
 
@@ -284,7 +272,7 @@ class RelayCore:
         for events, _ in batch:
             for event in events:
                 try:
-                    data, text = _decode(event)
+                    data, text = decode(event)
                     fix = state.apply(data)
                 except InvalidEvent as error:
                     self.stats.invalid += 1
@@ -296,7 +284,7 @@ class RelayCore:
                     duplicates += 1
                     continue
                 fixes.append(fix)
-                raw.append(text if text is not None else dumps(data))
+                raw.append(text if text is not None else wire.dumps(data))
         if duplicates:
             metrics.relay_deduplicated(feed.slug, duplicates)
         changes = state.take_changes()
@@ -329,8 +317,8 @@ class RelayCore:
         )
         if due:
             metrics.relay_lag(feed.slug, due[-1][0])
-        update = {"type": "update", "frame": frame, "clock_s": clock_s, "athletes": changes.wire}
-        return frame, dumps(update), raw, due
+        update = wire.update_message(frame, clock_s, changes.wire)
+        return frame, wire.dumps(update), raw, due
 
     async def _send_frame(
         self, feed: RaceFeed, frame: int, text: str, raw: list[str], due: list
@@ -342,29 +330,12 @@ class RelayCore:
         self.stats.per_race_frame[feed.slug] = frame
         for start in range(0, len(raw), SEED_EVENTS_PER_MESSAGE):  # a backlog: many events
             events = raw[start : start + SEED_EVENTS_PER_MESSAGE]
+            race = wire.exchange_name(feed.slug)
             await self._send(
-                SEED_GROUP, {"type": "race.events", "race": f"race-{feed.slug}", "events": events}
+                wire.SEED_GROUP, {"type": "race.events", "race": race, "events": events}
             )
 
     # ---- plumbing ----------------------------------------------------------------------
-
-    async def _send(self, group: str, message: dict) -> None:
-        """group_send, shielded from cancellation and bounded in time."""
-        if len(self._sends) >= MAX_PENDING_SENDS:
-            self.stats.sends_dropped += 1
-            metrics.RELAY_GROUP_SENDS_DROPPED.inc()
-            logger.warning("channel layer stuck: dropped a %s to %s", message["type"], group)
-            return
-        send = asyncio.ensure_future(self.layer.group_send(group, message))
-        self._sends.add(send)
-        send.add_done_callback(self._sends.discard)
-        try:
-            with metrics.RELAY_GROUP_SEND_SECONDS.time():
-                await asyncio.wait_for(asyncio.shield(send), SEND_TIMEOUT_S)
-        except TimeoutError:
-            self.stats.send_timeouts += 1
-            metrics.RELAY_GROUP_SEND_TIMEOUTS.inc()
-            logger.warning("group_send to %s still pending after %ss", group, SEND_TIMEOUT_S)
 
     async def _announce(self, slug: str, status: str, summary: dict | None = None) -> None:
         """`{"type": "race", ...the race summary}` to the race's spectators and the race
@@ -372,14 +343,13 @@ class RelayCore:
         summary = summary or await self._in_db(_race_summary, slug)
         if summary is None:
             return
-        race = {key: value for key, value in summary.items() if key != "clock_s"}
-        race["status"] = status
-        text = dumps({"type": "race", **race})
+        notice = wire.race_notice(summary, status)
+        race = {key: value for key, value in notice.items() if key != "type"}
         if status != "draft":  # a reset reaches the race's spectators as a new snapshot
-            await self._send(
-                race_group(slug), {"type": "race.status", "status": status, "race": race}
-            )
-        await self._send(RACES_GROUP, {"type": "race.status", "slug": slug, "text": text})
+            message = {"type": "race.status", "status": status, "race": race}
+            await self._send(wire.race_group(slug), message)
+        message = {"type": "race.status", "slug": slug, "text": wire.dumps(notice)}
+        await self._send(wire.RACES_GROUP, message)
 
     async def _in_db(self, function: Callable, *args: Any) -> Any:
         """Run `function` in the relay's database thread (one connection, kept open)."""
@@ -401,19 +371,6 @@ def _close_db_connection() -> None:
     connection.close()
 
 
-def _decode(event: Event) -> tuple[dict, str | None]:
-    if isinstance(event, dict):
-        return event, None
-    try:
-        text = event.decode() if isinstance(event, bytes) else event
-        data = json.loads(text)
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise InvalidEvent(f"not JSON: {str(error)[:200]}") from error
-    if not isinstance(data, dict):
-        raise InvalidEvent("an event must be a JSON object")
-    return data, text
-
-
 def _ack_all(batch: Iterable[tuple[Sequence[Event], Ack | None]]) -> None:
     for _, ack in batch:
         if ack is not None:
@@ -430,7 +387,7 @@ def _race_summary(slug: str) -> dict | None:
     from races.models import Race
 
     race = Race.objects.filter(slug=slug).first()
-    return live_store.race_summary(race) if race else None
+    return wire.race_summary(race) if race else None
 
 
 def _finish_race(race_id: int) -> None:

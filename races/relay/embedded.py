@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from races.relay.broker import race_notice
+from races import wire
 from races.relay.core import RelayCore
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ _waiting: deque[tuple[str, Any]] = deque(maxlen=MAX_WAITING_BATCHES)
 
 def publish(exchange: str, events: Sequence[dict]) -> None:
     """Hand one batch of contract events of race exchange `race-<slug>` to the relay."""
-    slug = exchange.removeprefix("race-")
+    slug = wire.slug_of_exchange(exchange)
     _submit("events", (slug, list(events)))
 
 
@@ -47,7 +47,7 @@ def notify(notice: dict) -> None:
 
 def notify_relay(race: Any) -> None:
     """lifecycle hook of embedded mode: tell the in-process relay that `race` changed."""
-    notify(race_notice(race))
+    notify(wire.control_notice(race.slug, race.status, race.generation))
 
 
 def start() -> RelayCore:

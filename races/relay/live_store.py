@@ -1,12 +1,11 @@
-"""Where the live state of a race is kept between processes: the database.
+"""Where the live state of a race is kept between processes: the database (write side).
 
 The relay writes, per frame and in ONE transaction, the frame's positions, the new state
 of every athlete the frame carries (`LiveAthlete`) and the frame number (`LiveRace`); it
-sends the frame only after that commit. A web process that subscribes to a race's group
-and *then* reads a snapshot here therefore gets a frame number N such that every frame
-after N reaches it through the group: a late joiner on any web process gets a correct,
-complete snapshot. The relay reads the same rows to carry on after a restart or a
-failover. (Why the database and not Redis: it is already there in both modes, it is
+sends the frame only after that commit, so a web process that subscribes to a race's
+group and *then* reads a snapshot (`races.spectators.snapshots`, the read side) is never
+behind the frames that follow. The relay reads the same rows to carry on after a restart
+or a failover. (Why the database and not Redis: it is already there in both modes, it is
 transactional with the positions, and it keeps the final state of finished races.)
 
 All functions here are synchronous; async callers wrap them (sync_to_async).
@@ -20,17 +19,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from races.models import Athlete, LiveAthlete, LiveRace, Race
+from races.models import LiveAthlete, LiveRace, Race
 from races.relay import bulk_sql
-from races.relay.race_state import (
-    AthleteSpec,
-    CheckpointSpec,
-    CourseLine,
-    Fix,
-    RaceState,
-    leaderboard_sort_key,
-    not_started_public,
-)
+from races.relay.athlete_state import AthleteSpec, CheckpointSpec
+from races.relay.course_line import CourseLine
+from races.relay.race_state import Fix, RaceState
 
 
 class UnknownRace(LookupError):
@@ -128,65 +121,3 @@ def clear(race: Race) -> None:
     """Forget a race's live state (reset): the next start counts frames from 1 again."""
     LiveAthlete.objects.filter(race=race).delete()
     LiveRace.objects.filter(race=race).delete()
-
-
-def race_exists(slug: str) -> bool:
-    return Race.objects.filter(slug=slug).exists()
-
-
-def read_snapshot(slug: str) -> dict:
-    """Everything a spectator needs at once, as of one stored frame (see module doc).
-
-    Returns the `snapshot` message of the spectator protocol minus its `type`.
-    """
-    with transaction.atomic():
-        race = Race.objects.select_related("course").filter(slug=slug).first()
-        if race is None:
-            raise UnknownRace(slug)
-        live_race = LiveRace.objects.filter(race=race).first()
-        stored = {
-            live.athlete_id: live.state
-            for live in LiveAthlete.objects.filter(race=race).only("athlete_id", "state")
-        }
-        athletes = [
-            stored.get(a.pk)
-            or not_started_public(AthleteSpec(a.pk, a.bib, a.name, a.gender, a.category))
-            for a in Athlete.objects.filter(race=race).order_by("pk")
-        ]
-        checkpoints = list(race.checkpoints.values("name", "distance_m", "kind"))
-    athletes.sort(key=leaderboard_sort_key)
-    return {
-        "frame": live_race.frame if live_race else 0,
-        "race": race_summary(race, live_race.clock_s if live_race else None),
-        "course": course_summary(race, checkpoints),
-        "athletes": athletes,
-    }
-
-
-def race_summary(race: Race, clock_s: float | None = None) -> dict:
-    return {
-        "slug": race.slug,
-        "name": race.name,
-        "status": race.status,
-        "started_at": _iso(race.started_at),
-        "finished_at": _iso(race.finished_at),
-        "time_compression": race.time_compression,
-        "clock_s": clock_s,
-    }
-
-
-def course_summary(race: Race, checkpoints: list[dict]) -> dict | None:
-    course = getattr(race, "course", None)
-    if course is None:
-        return None
-    return {
-        "length_m": course.length_m,
-        "climb_m": course.climb_m,
-        "bounds": course.bounds,
-        "checkpoints": checkpoints,
-        "geojson_url": f"/api/races/{race.slug}/course.geojson",
-    }
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None

@@ -1,7 +1,7 @@
 """The JSON API under /api/: races, course GeoJSON, leaderboard, positions, tracks.
 
 Read-only and anonymous, like the spectator pages. The leaderboard is the relay's stored
-live state (`races.relay.live_store`), the same one a spectator's snapshot comes from.
+live state (`races.spectators.snapshots`), the same one a spectator's snapshot comes from.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from races import wire
 from races.models import Athlete, Position, Race
-from races.relay import live_store
+from races.spectators import snapshots
 
 # A map needs no more; longer courses are simplified (Ramer-Douglas-Peucker, gpxpy),
 # with the smallest of these tolerances (metres) that gets under the limit.
@@ -49,7 +50,7 @@ def race_detail(request, slug: str):
     return JsonResponse(
         {
             **_race_json(race),
-            "course": live_store.course_summary(race, checkpoints),
+            "course": snapshots.course_summary(race, checkpoints),
             "athletes": race.athletes.count(),
         }
     )
@@ -74,8 +75,8 @@ def course_geojson(request, slug: str):
 @require_GET
 def leaderboard(request, slug: str):
     try:
-        snapshot = live_store.read_snapshot(slug)
-    except live_store.UnknownRace:
+        snapshot = snapshots.read_snapshot(slug)
+    except snapshots.UnknownRace:
         return error(404, f"no race {slug!r}")
     return JsonResponse(
         {"frame": snapshot["frame"], "race": snapshot["race"], "athletes": snapshot["athletes"]}
@@ -217,7 +218,7 @@ def _point_at(points: list, distances: list[float], distance: float) -> list:
 
 def _race_json(race: Race) -> dict:
     return {
-        **live_store.race_summary(race),
+        **wire.race_summary(race),
         "url": race.get_absolute_url(),
         "api": {
             "detail": f"/api/races/{race.slug}/",

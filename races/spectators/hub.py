@@ -1,44 +1,33 @@
-"""The spectator fan-out of one web process: ONE channel-layer subscription per race.
+"""The spectator fan-out of one web process: ONE channel-layer subscription per group.
 
 DESIGN.md measured tutorial-style Channels (a layer message per consumer, dispatched by
 AsyncConsumer with a `close_old_connections()` hop each time) at ~3,000 frames/s per
-process. Here a hub per race and process owns the one layer channel subscribed to the
-group `race.<slug>`; it keeps the race's current state (the snapshot, merged from the
-frames), a ring of recent frames for resuming clients, and the process's sockets of that
-race. A frame arrives already serialized by the relay: the hub parses it once (to keep
-its state), and writes the same text to every socket — framed once and sent straight to
-daphne's sockets (`races.spectators.socket_writer`), or through the plain ASGI `send` elsewhere. No
-ORM, no thread hop, no per-socket layer traffic on this path.
+process. Here a hub per group and process owns the one layer channel subscribed to the
+group (`race.<slug>`: `races.spectators.race_hub`; the race list; the seed sockets) and
+the process's sockets of it. A message is written to every socket as the same text —
+framed once and sent straight to daphne's sockets (`races.spectators.socket_writer`), or
+through the plain ASGI `send` elsewhere. No ORM, no thread hop, no per-socket layer
+traffic on this path.
 
 Ordering per socket: a socket that joins (or resumes) is registered first with a
 *backlog*; frames broadcast while its snapshot or catch-up frames are being written go to
 that backlog, which is written right after. So every socket sees snapshot N, then N+1,
 N+2, ... without gap or duplicate.
-
-Gaps: the relay stores a frame before sending it, so when a frame number is skipped
-(channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
-from the database and sends it to all its sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from races.operations import metrics
-from races.relay import live_store
-from races.relay.core import RACES_GROUP, SEED_GROUP, dumps, race_group
-from races.relay.race_state import leaderboard_sort_key
 from races.spectators.socket_writer import Outgoing, SlowClient, direct_writer
+from races.wire import RACES_GROUP, SEED_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -195,133 +184,6 @@ class GroupHub:
             logger.warning("hub %s: group_discard timed out", self.group)
 
 
-class RaceHub(GroupHub):
-    """All spectators of one race in this process (protocol: docs/ARCHITECTURE.md)."""
-
-    endpoint = "race"
-
-    def __init__(self, slug: str) -> None:
-        super().__init__(race_group(slug))
-        self.slug = slug
-        self.frame = 0
-        self.loaded_frame = 0  # frames up to here are inside the loaded snapshot
-        self.race: dict = {}
-        self.course: dict | None = None
-        self.athletes: dict[int, dict] = {}
-        self.ring: deque[tuple[int, Outgoing]] = deque(maxlen=RING_FRAMES)
-        self._snapshot: tuple[int, Outgoing] | None = None
-        self.resyncs = 0  # for metrics: snapshots reloaded after a gap
-
-    async def start(self) -> None:
-        if not await database_sync_to_async(live_store.race_exists)(self.slug):
-            raise live_store.UnknownRace(self.slug)
-        await self.subscribe()
-        try:
-            await self.load()
-        except BaseException:
-            await self._discard()
-            raise
-        self.listen()
-
-    async def load(self) -> None:
-        """(Re)load the snapshot from the database: it is never behind a received frame."""
-        snapshot = await database_sync_to_async(live_store.read_snapshot)(self.slug)
-        self.frame = self.loaded_frame = snapshot["frame"]
-        self.race = snapshot["race"]
-        self.course = snapshot["course"]
-        self.athletes = {athlete["id"]: athlete for athlete in snapshot["athletes"]}
-        self.ring.clear()
-        self._snapshot = None
-
-    # ---- what spectators get ---------------------------------------------------------
-
-    def snapshot_message(self) -> Outgoing:
-        """The `snapshot` message at the current frame, serialized once per frame."""
-        if self._snapshot is None or self._snapshot[0] != self.frame:
-            began = time.perf_counter()
-            athletes = sorted(self.athletes.values(), key=leaderboard_sort_key)
-            text = dumps(
-                {
-                    "type": "snapshot",
-                    "frame": self.frame,
-                    "race": self.race,
-                    "course": self.course,
-                    "athletes": athletes,
-                }
-            )
-            self._snapshot = (self.frame, text_message(text))
-            metrics.observe_snapshot(len(text.encode()), time.perf_counter() - began)
-        return self._snapshot[1]
-
-    def catch_up(self, since: int | None) -> list[Outgoing]:
-        """Frames after `since` if the ring still has them all, else a snapshot."""
-        if since is None or since > self.frame or since < 0:
-            return [self.snapshot_message()]
-        if since == self.frame:
-            return []
-        if self.ring and self.ring[0][0] <= since + 1:
-            return [message for frame, message in self.ring if frame > since]
-        return [self.snapshot_message()]
-
-    async def join(self, spectator: Spectator, since: int | None = None) -> None:
-        spectator.backlog = []
-        messages = self.catch_up(since)
-        self.add(spectator)
-        await spectator.deliver(messages)
-        metrics.frames_sent(self.endpoint, len(messages), 0)
-
-    async def resume(self, spectator: Spectator, since: int) -> None:
-        spectator.backlog = []
-        messages = self.catch_up(since)
-        await spectator.deliver(messages)
-        metrics.frames_sent(self.endpoint, len(messages), 0)
-
-    # ---- what the relay sends --------------------------------------------------------
-
-    async def handle(self, message: dict) -> None:
-        kind = message.get("type")
-        if kind == "race.frame":
-            await self._on_frame(message)
-        elif kind == "race.status":
-            race = message.get("race") or {"status": message["status"]}
-            self.race = {**self.race, **race}
-            self._snapshot = None
-            await self.broadcast(text_message(dumps({"type": "race", **race})))
-        elif kind == "race.reset":
-            await self.resync()
-
-    async def _on_frame(self, message: dict) -> None:
-        frame = message["frame"]
-        if frame == self.frame + 1:
-            text = message["text"]
-            update = json.loads(text)
-            athletes = self.athletes
-            for athlete in update["athletes"]:
-                known = athletes.get(athlete["id"])
-                if known is None:
-                    athletes[athlete["id"]] = athlete
-                else:
-                    known.update(athlete)  # `splits` only comes when it changed
-            self.frame = frame
-            self.race = {**self.race, "clock_s": update.get("clock_s")}
-            outgoing = text_message(text)
-            self.ring.append((frame, outgoing))
-            handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
-            due = message.get("due")  # when this frame's positions were due (the relay's)
-            if handed and due:
-                metrics.observe_delivery(self.slug, due)
-        elif frame > self.loaded_frame:
-            logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
-            metrics.FRAME_RESYNCS.inc()
-            await self.resync()
-        # else: already inside the snapshot loaded after subscribing
-
-    async def resync(self) -> None:
-        self.resyncs += 1
-        await self.load()
-        await self.broadcast(self.snapshot_message())
-
-
 class RaceListHub(GroupHub):
     """Race-list sockets of this process: announcements of races starting and ending."""
 
@@ -365,7 +227,7 @@ class SeedHub(GroupHub):
 _registries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-async def _hub(key: str, factory: Callable[[], GroupHub]) -> Any:
+async def get_hub(key: str, factory: Callable[[], GroupHub]) -> Any:
     """The running hub for `key` in this event loop, started once however many ask."""
     loop = asyncio.get_running_loop()
     hubs: dict[str, asyncio.Future] = _registries.setdefault(loop, {})
@@ -393,17 +255,12 @@ async def _hub(key: str, factory: Callable[[], GroupHub]) -> Any:
     return hub
 
 
-async def race_hub(slug: str) -> RaceHub:
-    """This process's hub of race `slug`; raises live_store.UnknownRace, HubUnavailable."""
-    return await _hub(f"race:{slug}", lambda: RaceHub(slug))
-
-
 async def race_list_hub() -> RaceListHub:
-    return await _hub("races", RaceListHub)
+    return await get_hub("races", RaceListHub)
 
 
 async def seed_hub() -> SeedHub:
-    return await _hub("seed", SeedHub)
+    return await get_hub("seed", SeedHub)
 
 
 async def close_all() -> None:

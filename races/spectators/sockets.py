@@ -28,10 +28,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 
+from races import wire
 from races.operations import metrics
-from races.relay import live_store
-from races.relay.core import dumps
 from races.spectators import hub as hubs
+from races.spectators import race_hub, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ MAX_CLIENT_MESSAGE = 1024
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNKNOWN_RACE = 4404
 CLOSE_UNAVAILABLE = 1011
-PONG = {"type": "websocket.send", "text": '{"type":"pong"}'}
+PONG = {"type": "websocket.send", "text": wire.dumps(wire.PONG)}
 
 
 class BadMessage(ValueError):
@@ -111,7 +111,7 @@ class Socket:
             logger.info("closing a socket: %s", error)
             metrics.websocket_error(self.endpoint, "bad_message")
             await send({"type": "websocket.close", "code": CLOSE_BAD_MESSAGE})
-        except live_store.UnknownRace:
+        except snapshots.UnknownRace:
             metrics.websocket_error(self.endpoint, "unknown_race")
             await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_RACE})
         except hubs.HubUnavailable:
@@ -142,7 +142,7 @@ class RaceSocket(Socket):
 
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         slug = scope["url_route"]["kwargs"]["slug"]
-        hub = await hubs.race_hub(slug)
+        hub = await race_hub.race_hub(slug)
         spectator = hubs.Spectator(send)
         try:
             await hub.join(spectator, _frame_number(query_param(scope, "resume")))
@@ -171,7 +171,7 @@ class RaceListSocket(Socket):
         hub.add(spectator)
         try:
             races = await database_sync_to_async(_race_list)()
-            await spectator.deliver([hubs.text_message(dumps({"type": "races", "races": races}))])
+            await spectator.deliver([hubs.text_message(wire.dumps(wire.races_message(races)))])
             async for message in self.messages(receive):
                 if client_message(message)["type"] != "ping":
                     raise BadMessage("the race list only answers ping")
@@ -189,11 +189,12 @@ class SeedSocket(Socket):
         race = query_param(scope, "race")
         if not race:
             raise BadMessage("missing ?race=race-<slug> or ?race=all")
-        if race != "all":
-            if not await database_sync_to_async(live_store.race_exists)(race.removeprefix("race-")):
-                raise live_store.UnknownRace(race)
+        if race != wire.SEED_ALL:
+            slug = wire.slug_of_exchange(race)
+            if not await database_sync_to_async(snapshots.race_exists)(slug):
+                raise snapshots.UnknownRace(race)
         hub = await hubs.seed_hub()
-        spectator = hubs.Spectator(send, None if race == "all" else race)
+        spectator = hubs.Spectator(send, None if race == wire.SEED_ALL else race)
         hub.add(spectator)
         try:
             async for message in self.messages(receive):
@@ -216,4 +217,4 @@ def _frame_number(value: str | None) -> int | None:
 def _race_list() -> list[dict]:
     from races.models import Race
 
-    return [live_store.race_summary(race) for race in Race.objects.order_by("status", "name")]
+    return [wire.race_summary(race) for race in Race.objects.order_by("status", "name")]

@@ -26,9 +26,14 @@ export class RaceState {
     return [...this.athletes.values()];
   }
 
-  /** Merges the changed athletes (a frame may leave out unchanged splits); returns them. */
+  /**
+   * Merges an update as races/wire.py's merge_update does: each athlete by id, only the
+   * fields it carries (a frame leaves out what did not change); the race's clock_s is
+   * replaced. Returns the changed athletes.
+   */
   applyUpdate(msg) {
     this.frame = msg.frame;
+    if (this.race) this.race.clock_s = msg.clock_s ?? null;
     if (msg.clock_s != null) this.setClock(msg.clock_s);
     if (msg.status) this.race.status = msg.status;
     return (msg.athletes ?? []).map((athlete) => this.put(athlete));

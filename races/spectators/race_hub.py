@@ -1,0 +1,147 @@
+"""A race's hub in one web process: its state, its ring of recent frames, its sockets.
+
+The hub keeps the race's current state (the snapshot, merged from the frames with
+`races.wire.merge_update`), a ring of recent frames for resuming clients, and the
+process's sockets of that race (the fan-out machinery is `races.spectators.hub`). A frame
+arrives already serialized by the relay: the hub parses it once (to keep its state) and
+writes the same text to every socket.
+
+Gaps: the relay stores a frame before sending it, so when a frame number is skipped
+(channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
+from the database and sends it to all its sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+
+from channels.db import database_sync_to_async
+
+from races import wire
+from races.operations import metrics
+from races.spectators import snapshots
+from races.spectators.hub import RING_FRAMES, GroupHub, Spectator, get_hub, text_message
+from races.spectators.socket_writer import Outgoing
+
+logger = logging.getLogger(__name__)
+
+
+class RaceHub(GroupHub):
+    """All spectators of one race in this process (protocol: docs/ARCHITECTURE.md)."""
+
+    endpoint = "race"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(wire.race_group(slug))
+        self.slug = slug
+        self.frame = 0
+        self.loaded_frame = 0  # frames up to here are inside the loaded snapshot
+        self.race: dict = {}
+        self.course: dict | None = None
+        self.athletes: dict[int, dict] = {}
+        self.ring: deque[tuple[int, Outgoing]] = deque(maxlen=RING_FRAMES)
+        self._snapshot: tuple[int, Outgoing] | None = None
+        self.resyncs = 0  # for metrics: snapshots reloaded after a gap
+
+    async def start(self) -> None:
+        if not await database_sync_to_async(snapshots.race_exists)(self.slug):
+            raise snapshots.UnknownRace(self.slug)
+        await self.subscribe()
+        try:
+            await self.load()
+        except BaseException:
+            await self._discard()
+            raise
+        self.listen()
+
+    async def load(self) -> None:
+        """(Re)load the snapshot from the database: it is never behind a received frame."""
+        snapshot = await database_sync_to_async(snapshots.read_snapshot)(self.slug)
+        self.frame = self.loaded_frame = snapshot["frame"]
+        self.race = snapshot["race"]
+        self.course = snapshot["course"]
+        self.athletes = {athlete["id"]: athlete for athlete in snapshot["athletes"]}
+        self.ring.clear()
+        self._snapshot = None
+
+    # ---- what spectators get ---------------------------------------------------------
+
+    def snapshot_message(self) -> Outgoing:
+        """The `snapshot` message at the current frame, serialized once per frame."""
+        if self._snapshot is None or self._snapshot[0] != self.frame:
+            began = time.perf_counter()
+            race, course = self.race, self.course
+            snapshot = wire.snapshot_message(self.frame, race, course, self.athletes.values())
+            text = wire.dumps(snapshot)
+            self._snapshot = (self.frame, text_message(text))
+            metrics.observe_snapshot(len(text.encode()), time.perf_counter() - began)
+        return self._snapshot[1]
+
+    def catch_up(self, since: int | None) -> list[Outgoing]:
+        """Frames after `since` if the ring still has them all, else a snapshot."""
+        if since is None or since > self.frame or since < 0:
+            return [self.snapshot_message()]
+        if since == self.frame:
+            return []
+        if self.ring and self.ring[0][0] <= since + 1:
+            return [message for frame, message in self.ring if frame > since]
+        return [self.snapshot_message()]
+
+    async def join(self, spectator: Spectator, since: int | None = None) -> None:
+        spectator.backlog = []
+        messages = self.catch_up(since)
+        self.add(spectator)
+        await spectator.deliver(messages)
+        metrics.frames_sent(self.endpoint, len(messages), 0)
+
+    async def resume(self, spectator: Spectator, since: int) -> None:
+        spectator.backlog = []
+        messages = self.catch_up(since)
+        await spectator.deliver(messages)
+        metrics.frames_sent(self.endpoint, len(messages), 0)
+
+    # ---- what the relay sends --------------------------------------------------------
+
+    async def handle(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "race.frame":
+            await self._on_frame(message)
+        elif kind == "race.status":
+            race = message.get("race") or {"status": message["status"]}
+            self.race = {**self.race, **race}
+            self._snapshot = None
+            await self.broadcast(text_message(wire.dumps(wire.race_notice(race))))
+        elif kind == "race.reset":
+            await self.resync()
+
+    async def _on_frame(self, message: dict) -> None:
+        frame = message["frame"]
+        if frame == self.frame + 1:
+            text = message["text"]
+            update = json.loads(text)
+            wire.merge_update(self.athletes, self.race, update)
+            self.frame = frame
+            outgoing = text_message(text)
+            self.ring.append((frame, outgoing))
+            handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
+            due = message.get("due")  # when this frame's positions were due (the relay's)
+            if handed and due:
+                metrics.observe_delivery(self.slug, due)
+        elif frame > self.loaded_frame:
+            logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
+            metrics.FRAME_RESYNCS.inc()
+            await self.resync()
+        # else: already inside the snapshot loaded after subscribing
+
+    async def resync(self) -> None:
+        self.resyncs += 1
+        await self.load()
+        await self.broadcast(self.snapshot_message())
+
+
+async def race_hub(slug: str) -> RaceHub:
+    """This process's hub of race `slug`; raises snapshots.UnknownRace, HubUnavailable."""
+    return await get_hub(f"race:{slug}", lambda: RaceHub(slug))
