@@ -14,6 +14,7 @@ from kombu import Connection
 from harness.ports import free_port
 from harness.spectator_client import Spectator
 from harness.waiting import async_wait_until, wait_until
+from races import wire
 from races.organizer import lifecycle
 from races.relay import broker
 from tests.conftest import raceweb_processes
@@ -37,7 +38,7 @@ async def test_relay_process_and_daphne_export_what_a_running_race_does(rabbitmq
     relay_port = free_port()
     # Our own control fanout: relays of other test runs on the shared broker never hear
     # our race start (and never take its queue).
-    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    control = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
     processes = raceweb_processes(
         rabbitmq_url, tmp_path, METRICS_PORT=str(relay_port), RELAY_CONTROL_EXCHANGE=control
     )
@@ -98,7 +99,7 @@ def test_celery_worker_serves_what_its_simulation_publishes(rabbitmq_url, tmp_pa
     """A real worker: /metrics on METRICS_PORT from worker_ready, moved by its tasks."""
     worker_port = free_port()
     queue = f"simulation-test-{uuid.uuid4().hex[:8]}"
-    control = f"raceweb.control.test-{uuid.uuid4().hex[:8]}"
+    control = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
     distributed = {
         "EMBEDDED": False,
         "AMQP_URL": rabbitmq_url,
@@ -162,6 +163,6 @@ def publish(url: str, slug: str, events: list[dict]) -> None:
 def delete_amqp(url: str, slug: str, control_exchange: str) -> None:
     with Connection(url) as connection:
         channel = connection.default_channel
-        channel.queue_delete(f"relay.race-{slug}")
-        channel.exchange_delete(f"race-{slug}")
+        channel.queue_delete(wire.relay_queue_name(slug))
+        channel.exchange_delete(wire.exchange_name(slug))
         channel.exchange_delete(control_exchange)

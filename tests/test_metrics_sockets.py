@@ -12,9 +12,11 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from harness.waiting import async_wait_until
+from races import wire
 from races.models import Position, Race
 from races.relay.core import RelayCore
 from races.spectators import hub as hubs
+from races.spectators import race_hub
 from races.spectators.routing import websocket_urlpatterns
 from tests.factories import EventFeed, started_race
 from tests.metrics_support import (
@@ -165,7 +167,7 @@ async def test_an_unexpected_server_error_counts_as_other(monkeypatch):
     async def broken(slug: str):
         raise RuntimeError("the database went away mid-handshake")
 
-    monkeypatch.setattr(hubs, "race_hub", broken)
+    monkeypatch.setattr(race_hub, "race_hub", broken)
     before = await scrape_web()
     socket = await connect("/ws/races/any-race/")
     with pytest.raises(RuntimeError, match="database went away"):
@@ -179,7 +181,7 @@ async def test_an_unexpected_server_error_counts_as_other(monkeypatch):
 async def test_seed_endpoint_counts_one_position_per_message():
     live = await LiveRace.start(athletes=3)
     before = await scrape_web()
-    listener = await connect(f"/ws?race=race-{live.slug}")
+    listener = await connect(f"/ws?race={wire.exchange_name(live.slug)}")
     # Accepted first, subscribed after: events before that are not this listener's.
     seed_hub = await hubs.seed_hub()
     await until(lambda: seed_hub.spectators, "the listener to join the seed hub")
