@@ -1,3 +1,4 @@
+import importlib
 import sys
 
 from daphne.cli import CommandLineInterface
@@ -18,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, host: str, port: str, **options):
+        # The ASGI application is imported here, before any thread of ours starts: with the
+        # embedded simulation's threads importing Django modules at the same moment, daphne's
+        # import of it failed once in CI (KeyError: 'django.core.asgi', under coverage).
+        importlib.import_module("raceweb.asgi")
         deployment.current().start_with_server()  # embedded: the simulation, in threads
 
         sys.argv = ["daphne"]
