@@ -93,7 +93,10 @@ class RaceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Live page")
     def live_link(self, race: Race) -> str:
-        return format_html('<a href="{}" target="_blank">watch</a>', race.get_absolute_url())
+        url = race.get_absolute_url()
+        if not url:
+            return "— (slug not valid in a URL: change it)"
+        return format_html('<a href="{}" target="_blank">watch</a>', url)
 
     @admin.display(description="Course summary")
     def course_summary(self, race: Race) -> str:

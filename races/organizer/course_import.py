@@ -75,11 +75,16 @@ def create_race(
     start_list: list[StartListRow] | None = None,
     **race_fields,
 ) -> Race:
-    """Create a draft race from GPX bytes; raises GPXError before anything is written."""
+    """Create a draft race from GPX bytes, all or nothing.
+
+    Raises GPXError (bad course) or django's ValidationError (bad name, slug, time
+    compression...: the model's own `full_clean`, the same checks the admin runs) before
+    anything is written.
+    """
     parsed = parse_gpx(gpx_data)
-    race = Race.objects.create(
-        name=name, slug=race_fields.pop("slug", None) or unique_slug(name), **race_fields
-    )
+    race = Race(name=name, slug=race_fields.pop("slug", None) or unique_slug(name), **race_fields)
+    race.full_clean()
+    race.save()
     attach_course(race, filename, gpx_data, parsed)
     if start_list:
         replace_start_list(race, start_list)
