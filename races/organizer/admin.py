@@ -1,13 +1,15 @@
 """The organizers' admin: races with course upload, start list, start/stop/reset."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Count
 from django.http import HttpResponse
 from django.utils.html import format_html
 
 from races.models import Athlete, Checkpoint, Race
 from races.organizer import lifecycle
-from races.organizer.admin_forms import PREVIEW_BUTTON, RaceAdminForm
+from races.organizer.admin_forms import PREVIEW_BUTTON, PREVIEW_CODE, RaceAdminForm
 from races.organizer.course_import import attach_course, replace_start_list
 from races.organizer.sparkline import elevation_sparkline
 from races.organizer.start_list import export_start_list
@@ -57,7 +59,10 @@ class RaceAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
         ("Course", {"fields": ["gpx_file", "gpx_cached", "gpx_cached_name", "course_summary"]}),
-        ("Start list", {"fields": ["start_list_file"]}),
+        (
+            "Start list",
+            {"fields": ["start_list_file", "start_list_cached", "start_list_cached_name"]},
+        ),
         ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
         ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
     ]
@@ -132,7 +137,26 @@ class RaceAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["preview_button"] = PREVIEW_BUTTON
+        form = context["adminform"].form
+        if getattr(form, "previewing", False):
+            self._show_preview_as_a_step(request, form, context)
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def _show_preview_as_a_step(self, request, form: RaceAdminForm, context: dict) -> None:
+        """A preview is the form refusing to save; show it as a step, not as an error."""
+        kept = [e for e in form.non_field_errors().as_data() if e.code != PREVIEW_CODE]
+        if kept:
+            form.errors[NON_FIELD_ERRORS] = form.error_class(kept)
+        else:
+            form.errors.pop(NON_FIELD_ERRORS, None)
+        formsets = [inline.formset for inline in context["inline_admin_formsets"]]
+        context["errors"] = helpers.AdminErrorList(form, formsets)
+        if not context["errors"]:
+            messages.info(
+                request,
+                "Preview: check the course and start list below, then press Save. "
+                "Nothing is saved yet.",
+            )
 
     def _transition(self, request, queryset, change, verb: str) -> None:
         for race in queryset:
