@@ -92,6 +92,25 @@ class Race(models.Model):
         return super().unique_error_message(model_class, unique_check)
 
     @property
+    def setup_editable(self) -> bool:
+        """Course, start list and simulation settings change only before the race runs."""
+        return self.status in (Race.Status.DRAFT, Race.Status.SCHEDULED)
+
+    def setup_locked_reason(self) -> str:
+        """Why the setup cannot change now, and how to change it anyway ("" when it can)."""
+        if self.setup_editable:
+            return ""
+        return (
+            f"{self.name} is {self.get_status_display().lower()}: its course, start list and "
+            "simulation settings are fixed, because its positions refer to them. "
+            + (
+                "Stop it, then reset it to draft to change them (Reset deletes its positions)."
+                if self.status == Race.Status.RUNNING
+                else "Reset it to draft to change them (Reset deletes its positions)."
+            )
+        )
+
+    @property
     def group_name(self) -> str:
         """The Channels group every spectator of this race listens on."""
         return f"race.{self.slug}"

@@ -140,7 +140,9 @@ def test_upload_course_and_start_list_then_start_stop_reset(organizer):
 
     act(organizer, "stop_races", race)
     assert Race.objects.get().status == "stopped"
-    act(organizer, "reset_races", race)
+    organizer.post(
+        LIST_URL, {"action": "reset_races", "_selected_action": [race.pk], "post": "yes"}
+    )
     assert Race.objects.get().status == "draft"
 
 

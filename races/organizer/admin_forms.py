@@ -52,6 +52,15 @@ class RaceAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        reason = self.instance.setup_locked_reason() if self.instance.pk else ""
+        if reason:  # a running or finished race: refuse uploads before reading them
+            for field in ("gpx_file", "start_list_file"):
+                if cleaned.get(field) or cleaned.get(field.replace("_file", "_cached")):
+                    # Also at the top: a page opened before the race started still shows
+                    # the file inputs, the page rendered now does not.
+                    self.add_error(None, f"Not imported, nothing changed. {reason}")
+                    break
+            return cleaned
         try:
             name, data = self._course_upload(cleaned)
             if data is not None:
