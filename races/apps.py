@@ -8,7 +8,7 @@ class RacesConfig(AppConfig):
     def ready(self) -> None:
         # The organizer's admin lives in its room; Django's autodiscover looks for races.admin.
         import races.organizer.admin  # noqa: F401
-        from races.organizer import lifecycle
+        from races.organizer import broker_cleanup, lifecycle
         from races.relay import broker
         from races.simulation import tasks
 
@@ -20,3 +20,4 @@ class RacesConfig(AppConfig):
         lifecycle.on_started.append(tasks.start_simulation)
         lifecycle.on_stopped.append(broker.notify_relay)
         lifecycle.on_reset.append(broker.notify_relay)
+        lifecycle.on_deleted.append(broker_cleanup.delete_race_objects)
