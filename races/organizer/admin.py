@@ -100,10 +100,11 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
     def _locked_fieldsets(self, race: Race):
         """A running or finished race: the setup is shown, not offered for upload."""
         why = race.setup_locked_reason()
+        read_only = f"Read-only while the race is {race.get_status_display().lower()}: see Course."
         return [
             (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
             ("Course", {"fields": ["course_summary"], "description": why}),
-            ("Start list", {"fields": ["start_list_summary"], "description": why}),
+            ("Start list", {"fields": ["start_list_summary"], "description": read_only}),
             ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
             ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
         ]
