@@ -13,8 +13,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /build
 COPY requirements.txt .
-# Wheels for everything, built once here so the runtime stage needs no compiler.
-RUN pip wheel --wheel-dir /wheels -r requirements.txt
+# The lock (python3 dev.py lock) installed under /install with every download checked
+# against its hash; anything built from source is built here, so the runtime stage needs no
+# compiler. The runtime stage copies the installed tree as is (same base image, so the same
+# /usr/local layout): wheels built here from an sdist would not match the lock's hashes if
+# the runtime stage installed them again.
+RUN pip install --require-hashes --prefix=/install -r requirements.txt
 
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -30,10 +34,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 raceweb \
     && useradd --system --uid 10001 --gid raceweb --home-dir /app --shell /usr/sbin/nologin raceweb
 
-COPY --from=builder /wheels /wheels
-COPY requirements.txt /tmp/requirements.txt
-RUN pip install --no-index --find-links /wheels -r /tmp/requirements.txt \
-    && rm -rf /wheels /tmp/requirements.txt
+COPY --from=builder /install /usr/local
 
 WORKDIR /app
 COPY --chown=root:root . .
