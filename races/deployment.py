@@ -93,6 +93,7 @@ class Distributed(Deployment):
             "on_started": [broker.declare_race, broker.notify_relay, tasks.start_simulation],
             "on_stopped": [broker.notify_relay],
             "on_reset": [broker.notify_relay],
+            "on_deleted": [broker.delete_race],
         }
 
 

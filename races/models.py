@@ -1,10 +1,12 @@
 """The race data model: a race, its course, checkpoints, start list and positions."""
 
+import math
 import random
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from races import wire
 
@@ -59,7 +61,56 @@ class Race(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("race-detail", args=[self.slug])
+        """The spectator page, or "" for a race whose stored slug no URL can carry.
+
+        Rows written before the slug was validated may hold one ("Bad Slug!"); a page that
+        lists them must still render instead of answering 500.
+        """
+        try:
+            return reverse("race-detail", args=[self.slug])
+        except NoReverseMatch:
+            return ""
+
+    def clean(self) -> None:
+        """Checks beyond the fields' own validators (the admin and import_race both run this).
+
+        Every organizer input goes through `full_clean`, so this is the one place that says
+        what a valid race is; a NaN would slip past the range validators (NaN < 1 is False).
+        """
+        errors = {}
+        for field in ("time_compression", "tick_seconds"):
+            value = getattr(self, field)
+            if value is not None and not math.isfinite(value):
+                errors[field] = "Enter a finite number."
+        if errors:
+            raise ValidationError(errors)
+
+    def unique_error_message(self, model_class, unique_check):
+        if tuple(unique_check) == ("slug",):
+            return ValidationError(
+                f"A race with the slug {self.slug!r} already exists: choose another slug.",
+                code="unique",
+            )
+        return super().unique_error_message(model_class, unique_check)
+
+    @property
+    def setup_editable(self) -> bool:
+        """Course, start list and simulation settings change only before the race runs."""
+        return self.status in (Race.Status.DRAFT, Race.Status.SCHEDULED)
+
+    def setup_locked_reason(self) -> str:
+        """Why the setup cannot change now, and how to change it anyway ("" when it can)."""
+        if self.setup_editable:
+            return ""
+        return (
+            f"{self.name} is {self.get_status_display().lower()}: its course, start list and "
+            "simulation settings are fixed, because its positions refer to them. "
+            + (
+                "Stop it, then reset it to draft to change them (Reset deletes its positions)."
+                if self.status == Race.Status.RUNNING
+                else "Reset it to draft to change them (Reset deletes its positions)."
+            )
+        )
 
     @property
     def group_name(self) -> str:

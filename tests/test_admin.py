@@ -57,18 +57,64 @@ def test_only_staff_reach_the_admin(client, django_user_model):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
+def kept_fields(response) -> dict:
+    """The hidden fields a browser posts back after a preview (file inputs come back empty)."""
+    form = response.context["adminform"].form
+    names = ["gpx_cached", "gpx_cached_name", "start_list_cached", "start_list_cached_name"]
+    return {name: form[name].value() or "" for name in names}
+
+
 def test_preview_shows_the_course_without_saving_then_save_keeps_it(organizer):
     response = organizer.post(ADD_URL, race_form(gpx_file=gpx_upload(), _preview="1"))
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Preview only" in page and "14.11 km" in page and "<svg" in page
+    assert "Preview: check the course and start list below" in page
+    assert "14.11 km" in page and "<svg" in page
+    assert "Please correct" not in page and "errornote" not in page
     assert not Race.objects.exists()
-    cached = response.context["adminform"].form["gpx_cached"].value()
-    response = organizer.post(
-        ADD_URL, race_form(gpx_cached=cached, gpx_cached_name="vtr.gpx", _save="Save")
-    )
+    response = organizer.post(ADD_URL, race_form(**kept_fields(response), _save="Save"))
     assert response.status_code == 302
     assert Race.objects.get().course.point_count == 530
+
+
+def test_the_start_list_chosen_before_the_preview_is_imported_on_save(organizer):
+    response = organizer.post(
+        ADD_URL,
+        race_form(
+            gpx_file=gpx_upload(),
+            start_list_file=SimpleUploadedFile("athletes.csv", START_LIST, "text/csv"),
+            _preview="1",
+        ),
+    )
+    page = response.content.decode()
+    assert "athletes.csv</strong>: 2 athletes, kept for saving" in page
+    assert "Please correct" not in page
+    response = organizer.post(
+        ADD_URL, race_form(**kept_fields(response), _save="Save"), follow=True
+    )
+    assert "Imported 2 athletes from the start list." in response.content.decode()
+    assert [a.name for a in Race.objects.get().athletes.all()] == ["Jane Smith", "Joe Bloggs"]
+
+
+def test_a_preview_with_a_bad_slug_shows_the_error_and_keeps_both_files(organizer):
+    response = organizer.post(
+        ADD_URL,
+        race_form(
+            slug="Bad Slug!",
+            gpx_file=gpx_upload(),
+            start_list_file=SimpleUploadedFile("athletes.csv", START_LIST, "text/csv"),
+            _preview="1",
+        ),
+    )
+    page = response.content.decode()
+    assert "Please correct the error below" in page
+    assert "letters, numbers, underscores or hyphens" in page
+    assert "Preview only" not in page
+    kept = kept_fields(response)
+    assert kept["gpx_cached"] and kept["start_list_cached"]
+    organizer.post(ADD_URL, race_form(**kept, _save="Save"))
+    race = Race.objects.get()
+    assert race.slug == "vienna-trail" and race.athletes.count() == 2
 
 
 def test_upload_course_and_start_list_then_start_stop_reset(organizer):
@@ -94,7 +140,9 @@ def test_upload_course_and_start_list_then_start_stop_reset(organizer):
 
     act(organizer, "stop_races", race)
     assert Race.objects.get().status == "stopped"
-    act(organizer, "reset_races", race)
+    organizer.post(
+        LIST_URL, {"action": "reset_races", "_selected_action": [race.pk], "post": "yes"}
+    )
     assert Race.objects.get().status == "draft"
 
 

@@ -1,13 +1,16 @@
 """The organizers' admin: races with course upload, start list, start/stop/reset."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count
 from django.http import HttpResponse
 from django.utils.html import format_html
 
 from races.models import Athlete, Checkpoint, Race
 from races.organizer import lifecycle
-from races.organizer.admin_forms import PREVIEW_BUTTON, RaceAdminForm
+from races.organizer.admin_forms import PREVIEW_BUTTON, PREVIEW_CODE, RaceAdminForm
+from races.organizer.admin_lifecycle import LifecycleAdminMixin, available_transitions
 from races.organizer.course_import import attach_course, replace_start_list
 from races.organizer.sparkline import elevation_sparkline
 from races.organizer.start_list import export_start_list
@@ -24,20 +27,38 @@ STATUS_COLOURS = {
 ADD_HIDDEN = {"status_badge", "course_summary"}
 
 
-class AthleteInline(admin.TabularInline):
+LOCKED_FIELDS = ["slug", "scheduled_start", "time_compression", "tick_seconds", "seed"]
+
+
+class SetupInline(admin.TabularInline):
+    """Athletes and checkpoints: editable in draft and scheduled, read-only afterwards."""
+
+    def has_add_permission(self, request, race=None):
+        return (race is None or race.setup_editable) and super().has_add_permission(request, race)
+
+    def has_change_permission(self, request, race=None):
+        editable = race is None or race.setup_editable
+        return editable and super().has_change_permission(request, race)
+
+    def has_delete_permission(self, request, race=None):
+        editable = race is None or race.setup_editable
+        return editable and super().has_delete_permission(request, race)
+
+
+class AthleteInline(SetupInline):
     model = Athlete
     extra = 1
     fields = ["bib", "name", "gender", "category", "flat_pace_s_per_km"]
 
 
-class CheckpointInline(admin.TabularInline):
+class CheckpointInline(SetupInline):
     model = Checkpoint
     extra = 0
     fields = ["order", "name", "distance_m", "kind"]
 
 
 @admin.register(Race)
-class RaceAdmin(admin.ModelAdmin):
+class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
     form = RaceAdminForm
     change_form_template = "admin/races/race/change_form.html"
     list_display = [
@@ -57,7 +78,10 @@ class RaceAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
         ("Course", {"fields": ["gpx_file", "gpx_cached", "gpx_cached_name", "course_summary"]}),
-        ("Start list", {"fields": ["start_list_file"]}),
+        (
+            "Start list",
+            {"fields": ["start_list_file", "start_list_cached", "start_list_cached_name"]},
+        ),
         ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
         ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
     ]
@@ -69,7 +93,31 @@ class RaceAdmin(admin.ModelAdmin):
                 for name, opts in self.fieldsets
                 if name != "Timing"
             ]
+        if not race.setup_editable:
+            return self._locked_fieldsets(race)
         return self.fieldsets
+
+    def _locked_fieldsets(self, race: Race):
+        """A running or finished race: the setup is shown, not offered for upload."""
+        why = race.setup_locked_reason()
+        read_only = f"Read-only while the race is {race.get_status_display().lower()}: see Course."
+        return [
+            (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
+            ("Course", {"fields": ["course_summary"], "description": why}),
+            ("Start list", {"fields": ["start_list_summary"], "description": read_only}),
+            ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
+            ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
+        ]
+
+    def get_prepopulated_fields(self, request, race=None):
+        locked = race is not None and not race.setup_editable
+        return {} if locked else super().get_prepopulated_fields(request, race)
+
+    def get_readonly_fields(self, request, race=None):
+        fields = [*self.readonly_fields, "start_list_summary"]
+        if race is not None and not race.setup_editable:
+            fields += LOCKED_FIELDS
+        return fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(athlete_total=Count("athletes"))
@@ -93,7 +141,10 @@ class RaceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Live page")
     def live_link(self, race: Race) -> str:
-        return format_html('<a href="{}" target="_blank">watch</a>', race.get_absolute_url())
+        url = race.get_absolute_url()
+        if not url:
+            return "— (slug not valid in a URL: change it)"
+        return format_html('<a href="{}" target="_blank">watch</a>', url)
 
     @admin.display(description="Course summary")
     def course_summary(self, race: Race) -> str:
@@ -109,16 +160,23 @@ class RaceAdmin(admin.ModelAdmin):
             elevation_sparkline(course.points),
         )
 
+    @admin.display(description="Athletes")
+    def start_list_summary(self, race: Race) -> str:
+        return f"{race.athletes.count()} athletes on the start list (listed below)."
+
     def save_model(self, request, race: Race, form: RaceAdminForm, change: bool) -> None:
         # The admin wraps the whole save in one transaction: course, start list and
         # inlines land together or not at all.
         super().save_model(request, race, form, change)
-        if form.gpx_data is not None:
-            attach_course(race, form.gpx_name, form.gpx_data, form.parsed_course)
-        if form.start_list_rows is not None:
-            count = replace_start_list(race, form.start_list_rows)
-            messages.success(request, f"Imported {count} athletes from the start list.")
-            form.start_list_imported = True
+        try:
+            if form.gpx_data is not None:
+                attach_course(race, form.gpx_name, form.gpx_data, form.parsed_course)
+            if form.start_list_rows is not None:
+                count = replace_start_list(race, form.start_list_rows)
+                messages.success(request, f"Imported {count} athletes from the start list.")
+                form.start_list_imported = True
+        except ValidationError as refused:  # the race started while the form was open
+            messages.error(request, "Not imported, nothing changed. " + " ".join(refused))
 
     def save_formsets(self, request, form, formset, change):
         # A freshly imported start list replaces the athletes; the inline's stale rows
@@ -127,9 +185,32 @@ class RaceAdmin(admin.ModelAdmin):
             return
         super().save_formsets(request, form, formset, change)
 
-    def render_change_form(self, request, context, *args, **kwargs):
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
         context["preview_button"] = PREVIEW_BUTTON
-        return super().render_change_form(request, context, *args, **kwargs)
+        context["show_preview"] = obj is None or obj.setup_editable
+        if obj is not None:
+            context["transitions"] = available_transitions(obj)
+            context["live_url"] = obj.get_absolute_url()
+        form = context["adminform"].form
+        if getattr(form, "previewing", False):
+            self._show_preview_as_a_step(request, form, context)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def _show_preview_as_a_step(self, request, form: RaceAdminForm, context: dict) -> None:
+        """A preview is the form refusing to save; show it as a step, not as an error."""
+        kept = [e for e in form.non_field_errors().as_data() if e.code != PREVIEW_CODE]
+        if kept:
+            form.errors[NON_FIELD_ERRORS] = form.error_class(kept)
+        else:
+            form.errors.pop(NON_FIELD_ERRORS, None)
+        formsets = [inline.formset for inline in context["inline_admin_formsets"]]
+        context["errors"] = helpers.AdminErrorList(form, formsets)
+        if not context["errors"]:
+            messages.info(
+                request,
+                "Preview: check the course and start list below, then press Save. "
+                "Nothing is saved yet.",
+            )
 
     def _transition(self, request, queryset, change, verb: str) -> None:
         for race in queryset:
@@ -147,10 +228,6 @@ class RaceAdmin(admin.ModelAdmin):
     @admin.action(description="Stop selected races")
     def stop_races(self, request, queryset):
         self._transition(request, queryset, lifecycle.stop_race, "stopped")
-
-    @admin.action(description="Reset selected races to draft (clears positions)")
-    def reset_races(self, request, queryset):
-        self._transition(request, queryset, lifecycle.reset_race, "reset to draft")
 
     @admin.action(description="Export start list (CSV)")
     def export_start_list(self, request, queryset):

@@ -1,6 +1,7 @@
 """Turn a validated GPX file (and optionally a start list) into a race, all or nothing."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -18,11 +19,26 @@ def unique_slug(name: str) -> str:
     return slug
 
 
+def check_setup_editable(race: Race) -> None:
+    """Refuse to touch a race's course or athletes unless it is a draft or scheduled.
+
+    Reads the status under the row lock the lifecycle takes, so a Start that commits
+    first wins and the upload is refused instead of deleting what the relay refers to.
+    """
+    if race.pk is None:
+        return
+    locked = Race.objects.select_for_update().get(pk=race.pk)
+    reason = locked.setup_locked_reason()
+    if reason:
+        raise ValidationError(reason, code="setup_locked")
+
+
 @transaction.atomic
 def attach_course(
     race: Race, filename: str, data: bytes, parsed: ParsedCourse | None = None
 ) -> Course:
     """Store the course of a race (replacing any earlier one) and plan its checkpoints."""
+    check_setup_editable(race)
     parsed = parsed or parse_gpx(data)
     Course.objects.filter(race=race).delete()
     race.checkpoints.all().delete()
@@ -52,6 +68,7 @@ def attach_course(
 @transaction.atomic
 def replace_start_list(race: Race, rows: list[StartListRow]) -> int:
     """Replace the race's athletes with the rows of a validated start list."""
+    check_setup_editable(race)
     race.athletes.all().delete()
     Athlete.objects.bulk_create(
         Athlete(
@@ -75,11 +92,16 @@ def create_race(
     start_list: list[StartListRow] | None = None,
     **race_fields,
 ) -> Race:
-    """Create a draft race from GPX bytes; raises GPXError before anything is written."""
+    """Create a draft race from GPX bytes, all or nothing.
+
+    Raises GPXError (bad course) or django's ValidationError (bad name, slug, time
+    compression...: the model's own `full_clean`, the same checks the admin runs) before
+    anything is written.
+    """
     parsed = parse_gpx(gpx_data)
-    race = Race.objects.create(
-        name=name, slug=race_fields.pop("slug", None) or unique_slug(name), **race_fields
-    )
+    race = Race(name=name, slug=race_fields.pop("slug", None) or unique_slug(name), **race_fields)
+    race.full_clean()
+    race.save()
     attach_course(race, filename, gpx_data, parsed)
     if start_list:
         replace_start_list(race, start_list)

@@ -9,6 +9,8 @@ finished / stopped / scheduled ──reset──► draft (positions cleared)
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from races.models import Race
@@ -30,10 +32,19 @@ ALLOWED = {
 on_started: list[Callable[[Race], None]] = []
 on_stopped: list[Callable[[Race], None]] = []
 on_reset: list[Callable[[Race], None]] = []
+# After a race is deleted (admin, shell, anywhere): e.g. remove its broker objects.
+on_deleted: list[Callable[[Race], None]] = []
 
 
 class TransitionRefused(Exception):
     """A status change that the state machine does not allow; the message says why."""
+
+
+@receiver(post_delete, sender=Race, dispatch_uid="races.lifecycle.race_deleted")
+def race_deleted(sender, instance: Race, **kwargs) -> None:
+    """Run the `on_deleted` hooks once the delete commits (never for a rolled-back one)."""
+    for hook in on_deleted:
+        transaction.on_commit(lambda hook=hook: hook(instance))
 
 
 def check_transition(race: Race, target: str) -> None:

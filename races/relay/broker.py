@@ -19,6 +19,7 @@ mode there is no broker and `races.relay.embedded` takes the notices.
 from __future__ import annotations
 
 import json
+import logging
 
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
@@ -26,6 +27,7 @@ from kombu import Connection, Exchange, Queue
 from races import wire
 
 RELAY_QUEUE_ARGUMENTS = {"x-single-active-consumer": True}
+logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5
 
 
@@ -69,4 +71,26 @@ def notify_relay(race) -> None:
             content_type="application/json",
             retry=True,
             retry_policy={"max_retries": 3},
+        )
+
+
+def delete_race(race) -> None:
+    """Delete a deleted race's relay queue, then its exchange (`lifecycle.on_deleted`).
+
+    The delete has already committed: a broker that is away must not undo or break it, so
+    a failure is logged and the objects are left for the operator to remove.
+    """
+    try:
+        with connection() as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.default_channel
+            relay_queue(race.slug)(channel).delete()
+            race_exchange(race.slug)(channel).delete()
+    except Exception:  # the race is gone from the database whatever the broker says
+        logger.warning(
+            "race %r deleted, but its exchange %s and queue %s could not be removed",
+            race.slug,
+            wire.exchange_name(race.slug),
+            wire.relay_queue_name(race.slug),
+            exc_info=True,
         )
