@@ -35,7 +35,7 @@ from django.db import DatabaseError, close_old_connections, connection
 
 from races import wire
 from races.operations import metrics
-from races.relay import live_store
+from races.relay import live_store, race_records
 from races.relay.events import Event, InvalidEvent, decode
 from races.relay.layer_sends import GroupSender
 
@@ -134,7 +134,7 @@ class RelayCore:
 
     async def start(self) -> None:
         """Take on every race that is running now (a relay (re)start)."""
-        for slug in await self._in_db(_running_race_slugs):
+        for slug in await self._in_db(race_records.running_race_slugs):
             await self.race_started(slug)
 
     async def on_control(self, notice: dict) -> None:
@@ -151,7 +151,7 @@ class RelayCore:
             await self.race_reset(slug)
 
     async def race_started(self, slug: str) -> None:
-        summary = await self._in_db(_race_summary, slug)
+        summary = await self._in_db(race_records.race_summary, slug)
         if summary is None:
             # Another deployment (or test run) on the same broker: not ours to consume.
             logger.info("control notice for race %r, which is not in this database", slug)
@@ -261,7 +261,7 @@ class RelayCore:
         """Only the relay finishes a race: it alone knows every athlete's last event is in."""
         if loaded.state.everyone_done and not feed.finish_requested:
             feed.finish_requested = True
-            await self._in_db(_finish_race, loaded.race_id)
+            await self._in_db(race_records.finish_race, loaded.race_id)
 
     async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list, list] | None:
         loaded = feed.loaded
@@ -340,7 +340,7 @@ class RelayCore:
     async def _announce(self, slug: str, status: str, summary: dict | None = None) -> None:
         """`{"type": "race", ...the race summary}` to the race's spectators and the race
         list (started_at, finished_at and status change with it)."""
-        summary = summary or await self._in_db(_race_summary, slug)
+        summary = summary or await self._in_db(race_records.race_summary, slug)
         if summary is None:
             return
         notice = wire.race_notice(summary, status)
@@ -375,30 +375,3 @@ def _ack_all(batch: Iterable[tuple[Sequence[Event], Ack | None]]) -> None:
     for _, ack in batch:
         if ack is not None:
             ack()
-
-
-def _running_race_slugs() -> list[str]:
-    from races.models import Race
-
-    return list(Race.objects.filter(status=Race.Status.RUNNING).values_list("slug", flat=True))
-
-
-def _race_summary(slug: str) -> dict | None:
-    from races.models import Race
-
-    race = Race.objects.filter(slug=slug).first()
-    return wire.race_summary(race) if race else None
-
-
-def _finish_race(race_id: int) -> None:
-    """Everyone is in or out: the race is over (lifecycle notifies the relays)."""
-    from races.models import Race
-    from races.organizer import lifecycle
-
-    race = Race.objects.filter(pk=race_id).first()
-    if race is None or race.status != Race.Status.RUNNING:
-        return
-    try:
-        lifecycle.finish_race(race)
-    except lifecycle.TransitionRefused as refused:
-        logger.info("race %s not finished: %s", race.slug, refused)
