@@ -19,7 +19,14 @@ def make_race(
 ) -> Race:
     data = (SAMPLE_GPX / gpx).read_bytes()
     start_list = generate_start_list(athletes, seed=7) if athletes else None
-    return create_race(name, gpx, data, start_list, **fields)
+    # A course and start list are set up in draft only (the lifecycle guards them): a race
+    # asked for in a later status gets it once its setup is in.
+    status = fields.pop("status", None)
+    race = create_race(name, gpx, data, start_list, **fields)
+    if status is not None and status != race.status:
+        Race.objects.filter(pk=race.pk).update(status=status)
+        race.refresh_from_db()
+    return race
 
 
 def unique_name(prefix: str = "Race") -> str:
