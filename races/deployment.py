@@ -61,6 +61,7 @@ class Embedded(Deployment):
             "on_started": [embedded.notify_relay, embedded_runner.start_simulation],
             "on_stopped": [embedded.notify_relay],
             "on_reset": [embedded.notify_relay],
+            "on_decided": [embedded.send_decision],
         }
 
     def wrap_asgi(self, application: Any) -> Any:
@@ -94,6 +95,7 @@ class Distributed(Deployment):
             "on_stopped": [broker.notify_relay],
             "on_reset": [broker.notify_relay],
             "on_deleted": [broker.delete_race],
+            "on_decided": [broker.send_decision],
         }
 
 

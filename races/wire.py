@@ -121,7 +121,8 @@ NOT_STARTED = "not_started"
 RUNNING = "running"
 FINISHED = "finished"
 DNF = "dnf"
-STATUS_ORDER = {FINISHED: 0, RUNNING: 1, NOT_STARTED: 2, DNF: 3}
+DNS = "dns"  # did not start: an organizer's decision (race control)
+STATUS_ORDER = {FINISHED: 0, RUNNING: 1, NOT_STARTED: 2, DNF: 3, DNS: 4}
 
 
 def public_athlete(
@@ -146,6 +147,7 @@ def public_athlete(
     elapsed_s: float | None = None,
     splits: list[dict] | None = None,
     time: str | None = None,
+    decision: dict | None = None,
 ) -> dict:
     """The ATHLETE object of the spectator protocol, with its rounding.
 
@@ -175,6 +177,7 @@ def public_athlete(
         "last_checkpoint": splits[-1] if splits else None,
         "splits": splits,
         "time": time,
+        "decision": decision,
     }
 
 
@@ -300,6 +303,57 @@ def races_message(races: Sequence[Mapping]) -> dict:
 
 
 PONG = {"type": "pong"}
+
+
+# ---- race control's decisions (organizer -> relay, on the control exchange) -------------
+#
+# An organizer's decision about one athlete travels as ONE message to the relay, which
+# alone owns race state: `{"type": "decision", "slug", "athlete_id", "id", "kind",
+# "reason", "finish_s", "by", "at"}`. It goes on the relays' control exchange (not the
+# race's fanout: that carries the position contract other consumers bind to, and its
+# relay queue is gone once the race is over, when results corrections still happen).
+# Applying one is idempotent (it SETS the athlete's decision; `undo` clears it), so a
+# relay that re-applies a batch after a failover ends in the same state. The athlete's
+# public form carries the active decision as `decision` (DECISION_PUBLIC_KEYS plus `was`,
+# the tracked state to return to on undo), or null.
+
+DECISION = "decision"
+DECISION_KINDS = ("dns", "dnf", "finish_time", "undo")
+DECISION_PUBLIC_KEYS = ("id", "kind", "reason", "finish_s", "by", "at")
+
+
+def decision_message(
+    *,
+    slug: str,
+    athlete_id: int,
+    id: int,
+    kind: str,
+    reason: str = "",
+    finish_s: float | None = None,
+    by: str = "",
+    at: str | None = None,
+) -> dict:
+    """A race-control decision for the relay (see above); `finish_s` for `finish_time`."""
+    if kind not in DECISION_KINDS:
+        raise ValueError(f"unknown decision {kind!r}; expected one of {DECISION_KINDS}")
+    if kind == "finish_time" and (finish_s is None or finish_s <= 0):
+        raise ValueError("a finish time correction needs finish_s > 0")
+    return {
+        "type": DECISION,
+        "slug": slug,
+        "athlete_id": athlete_id,
+        "id": id,
+        "kind": kind,
+        "reason": reason,
+        "finish_s": finish_s,
+        "by": by,
+        "at": at,
+    }
+
+
+def is_decision(message: Mapping) -> bool:
+    """Whether a control-exchange message is a decision (else a status notice)."""
+    return message.get("type") == DECISION
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -34,6 +34,8 @@ on_stopped: list[Callable[[Race], None]] = []
 on_reset: list[Callable[[Race], None]] = []
 # After a race is deleted (admin, shell, anywhere): e.g. remove its broker objects.
 on_deleted: list[Callable[[Race], None]] = []
+# After a race-control decision commits (races.organizer.decisions): send it to the relay.
+on_decided: list[Callable] = []
 
 
 class TransitionRefused(Exception):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from races import wire
-from races.wire import FINISHED, NOT_STARTED, RUNNING
+from races.wire import DNS, FINISHED, NOT_STARTED, RUNNING
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class AthleteState:
     """One athlete as the race state tracks it (mutable; the race state owns it)."""
 
     __slots__ = (
+        "decision",
         "distance_m",
         "elapsed_s",
         "elevation",
@@ -83,6 +84,7 @@ class AthleteState:
         self.published_ranking: tuple = (None, None, None, None)
         self.published: dict | None = None  # the public form the last frame was built from
         self.public: dict | None = None
+        self.decision: dict | None = None  # race control's active decision (wire.DECISION)
 
     def sort_key(self) -> tuple:
         """The race state's order (finer than the public one: finish time, distance,
@@ -93,6 +95,8 @@ class AthleteState:
             return (1, -self.distance_m, self.elapsed_s or 0.0, self.sort_bib)
         if self.status == NOT_STARTED:
             return (2, 0.0, 0.0, self.sort_bib)
+        if self.status == DNS:
+            return (4, 0.0, 0.0, self.sort_bib)
         return (3, -self.distance_m, 0.0, self.sort_bib)
 
 
@@ -126,4 +130,5 @@ def public_form(athlete: AthleteState, length_m: float) -> dict:
         elapsed_s=athlete.elapsed_s,
         splits=athlete.splits,
         time=athlete.time_text,
+        decision=athlete.decision,
     )

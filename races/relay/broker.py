@@ -61,7 +61,16 @@ def declare_race(race) -> None:
 
 def notify_relay(race) -> None:
     """Tell every relay that `race` changed status (start, finish, stop, reset)."""
-    notice = wire.control_notice(race.slug, race.status, race.generation)
+    _publish_control(wire.control_notice(race.slug, race.status, race.generation))
+
+
+def send_decision(decision) -> None:
+    """A race-control decision (`races.models.AthleteDecision`) to every relay: on the
+    control exchange, which every relay binds whatever the race's status (see wire.py)."""
+    _publish_control(decision.message())
+
+
+def _publish_control(notice: dict) -> None:
     with connection() as conn:
         producer = conn.Producer(serializer="json")
         producer.publish(

@@ -143,6 +143,11 @@ class RelayCore:
         if not isinstance(slug, str):
             logger.warning("control notice without a slug: %r", notice)
             return
+        if wire.is_decision(notice):
+            # Race control's decision: applied with the race's next frame, whatever its
+            # status (results are corrected after the finish too); see RaceState.
+            self.ingest(slug, [notice])
+            return
         if status == "running":
             await self.race_started(slug)
         elif status in ("finished", "stopped"):
@@ -273,6 +278,10 @@ class RelayCore:
             for event in events:
                 try:
                     data, text = decode(event)
+                    if wire.is_decision(data):
+                        state.apply_decision(data)
+                        logger.info("race %s: decision %s", feed.slug, data)
+                        continue
                     fix = state.apply(data)
                 except InvalidEvent as error:
                     self.stats.invalid += 1

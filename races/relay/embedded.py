@@ -50,6 +50,11 @@ def notify_relay(race: Any) -> None:
     notify(wire.control_notice(race.slug, race.status, race.generation))
 
 
+def send_decision(decision: Any) -> None:
+    """on_decided hook of embedded mode: a race-control decision to the in-process relay."""
+    notify(decision.message())
+
+
 def start() -> RelayCore:
     """Run the embedded relay in the running event loop (idempotent per loop)."""
     global _core, _loop

@@ -29,7 +29,7 @@ from races.relay import events
 from races.relay.athlete_state import AthleteSpec, AthleteState, CheckpointSpec, public_form
 from races.relay.course_line import CourseLine
 from races.relay.events import InvalidEvent
-from races.wire import DNF, FINISHED, RUNNING
+from races.wire import DNF, DNS, FINISHED, RUNNING
 
 BACKTRACK_M = 50.0  # snapping may look this far behind the last distance (GPS noise)
 REACH_SLACK_M = 200.0
@@ -115,8 +115,9 @@ class RaceState:
         elapsed = (time - self.start_time).total_seconds()
 
         athlete.last_seq = seq
-        if athlete.status in (FINISHED, DNF):
-            # Trackers keep sending after the line; store those positions, change nothing.
+        if athlete.status in (FINISHED, DNF, DNS) or athlete.decision is not None:
+            # Trackers keep sending after the line (or after race control's decision);
+            # store those positions, change nothing.
             return Fix(athlete.spec.id, seq, time, latitude, longitude, elevation,
                        athlete.distance_m, speed, kind)  # fmt: skip
 
@@ -160,8 +161,64 @@ class RaceState:
                 athlete.finish_s = athlete.elapsed_s
         if athlete.time and (self.latest_time is None or athlete.time > self.latest_time):
             self.latest_time = athlete.time
+        athlete.decision = public.get("decision")
         athlete.public = None
         self._ranking_stale = True
+
+    # ---- race control's decisions (wire.decision_message) ------------------------------
+
+    def apply_decision(self, decision: Mapping) -> None:
+        """Set (or, for `undo`, clear) an athlete's decision: DNS, DNF or a finish time.
+
+        Idempotent: the decision replaces whatever decision the athlete had, starting from
+        the state the events gave them (kept in the decision as `was`), so applying the
+        same message twice, or a batch again after a failover, ends in the same state.
+        Raises InvalidEvent for an unknown athlete or kind, or a bad finish time.
+        """
+        athlete = self._find_athlete(decision)
+        kind = decision.get("kind")
+        if kind not in wire.DECISION_KINDS:
+            raise InvalidEvent(f"unknown decision {kind!r}")
+        finish_s = None
+        if kind == "finish_time":
+            finish_s = events.optional_float(decision, "finish_s")
+            if finish_s is None or finish_s <= 0:
+                raise InvalidEvent("a finish time correction needs finish_s > 0")
+        if athlete.decision is not None:
+            self._return_to_tracked(athlete, athlete.decision["was"])
+        if kind == "undo":
+            athlete.decision = None
+        else:
+            was = {
+                "status": athlete.status,
+                "distance_m": athlete.distance_m,
+                "finish_s": athlete.finish_s,
+                "splits": [dict(split) for split in athlete.splits],
+            }
+            athlete.decision = {key: decision.get(key) for key in wire.DECISION_PUBLIC_KEYS}
+            athlete.decision["was"] = was
+            if kind == "dns":
+                athlete.status = DNS
+            elif kind == "dnf":
+                athlete.status = DNF
+            else:
+                self._set_finish_time(athlete, finish_s)
+        self._touch(athlete)
+
+    def _return_to_tracked(self, athlete: AthleteState, was: Mapping) -> None:
+        athlete.status = was["status"]
+        athlete.distance_m = float(was["distance_m"] or 0.0)
+        athlete.finish_s = was["finish_s"]
+        athlete.splits[:] = [dict(split) for split in was["splits"]]
+        athlete.splits_changed = True
+
+    def _set_finish_time(self, athlete: AthleteState, finish_s: float) -> None:
+        if athlete.status == FINISHED and athlete.splits:
+            athlete.splits[-1]["split_s"] = round(finish_s, 1)
+            athlete.splits_changed = True
+            athlete.status, athlete.finish_s = FINISHED, finish_s
+        else:
+            self._finish(athlete, finish_s)
 
     # ---- output ------------------------------------------------------------------------
 
@@ -203,7 +260,7 @@ class RaceState:
     def everyone_done(self) -> bool:
         """True once every athlete on the start list has finished or dropped out."""
         return bool(self._athletes) and all(
-            a.status in (FINISHED, DNF) for a in self._athletes.values()
+            a.status in (FINISHED, DNF, DNS) for a in self._athletes.values()
         )
 
     @property
