@@ -307,3 +307,17 @@ class AthleteDecision(models.Model):
             by=self.decided_by,
             at=wire.iso(self.decided_at),
         )
+
+
+class RaceAlerts(models.Model):
+    """Race control's alerts in force for a race (relay-written, about once a second when
+    they change; `races.organizer.race_alerts` holds the rules). Web processes read it."""
+
+    race = models.OneToOneField(
+        Race, on_delete=models.CASCADE, primary_key=True, related_name="alerts"
+    )
+    alerts = models.JSONField(default=list, help_text="Alert.as_dict() of each alert in force.")
+    checked_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.race_id}: {len(self.alerts)} alerts"

@@ -212,6 +212,15 @@ MAP_TILE_ATTRIBUTION = os.getenv(
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 )
 METRICS_PORT = envint("METRICS_PORT", "9100")
+# Race control's alerts (races/organizer/race_alerts.py); seconds are race-clock seconds.
+RACE_ALERT_NO_POSITION_S = envfloat("RACE_ALERT_NO_POSITION_S", "300")
+RACE_ALERT_NOT_MOVING_S = envfloat("RACE_ALERT_NOT_MOVING_S", "300")
+RACE_ALERT_NOT_MOVING_M = envfloat("RACE_ALERT_NOT_MOVING_M", "25")
+RACE_ALERT_OFF_COURSE_M = envfloat("RACE_ALERT_OFF_COURSE_M", "150")
+RACE_ALERT_BACKWARDS_M = envfloat("RACE_ALERT_BACKWARDS_M", "200")
+RACE_ALERT_CHECKPOINT_GAP_M = envfloat("RACE_ALERT_CHECKPOINT_GAP_M", "500")
+# Wall seconds between two alert checks of a race in the relay.
+RACE_ALERT_CHECK_EVERY_S = envfloat("RACE_ALERT_CHECK_EVERY_S", "1")
 
 # Uploads larger than the GPX limit are refused before they are read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GPX_MAX_BYTES + 1024 * 1024

@@ -146,6 +146,11 @@ RELAY_EVENTS_INVALID = Counter(
     "raceweb_relay_events_invalid_total",
     "Events the relay refused (not JSON, unknown athlete, impossible values).",
 )
+RACE_ALERTS = Counter(
+    "raceweb_race_alerts_total",
+    "Race-control alert episodes begun (an athlete entering an alert kind; counted once).",
+    ["kind"],
+)
 RELAY_STORE_FAILURES = Counter(
     "raceweb_relay_store_failures_total",
     "Batches whose database write failed (retried from the queue).",

@@ -12,6 +12,7 @@ from races.organizer import lifecycle
 from races.organizer.admin_forms import PREVIEW_BUTTON, PREVIEW_CODE, RaceAdminForm
 from races.organizer.admin_lifecycle import LifecycleAdminMixin, available_transitions
 from races.organizer.course_import import attach_course, replace_start_list
+from races.organizer.race_control import control_url
 from races.organizer.sparkline import elevation_sparkline
 from races.organizer.start_list import export_start_list
 
@@ -191,6 +192,7 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
         if obj is not None:
             context["transitions"] = available_transitions(obj)
             context["live_url"] = obj.get_absolute_url()
+            context["control_url"] = control_url(obj)  # "" for a bad stored slug
         form = context["adminform"].form
         if getattr(form, "previewing", False):
             self._show_preview_as_a_step(request, form, context)

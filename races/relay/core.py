@@ -35,7 +35,7 @@ from django.db import DatabaseError, close_old_connections, connection
 
 from races import wire
 from races.operations import metrics
-from races.relay import live_store, race_records
+from races.relay import alert_feed, live_store, race_records
 from races.relay.events import Event, InvalidEvent, decode
 from races.relay.layer_sends import GroupSender
 
@@ -82,6 +82,8 @@ class RaceFeed:
         self.inbox: list[tuple[Sequence[Event], Ack | None]] = []
         self.lock = asyncio.Lock()
         self.finish_requested = False
+        self.alerts: alert_feed.AlertFeed | None = None  # race control's watch
+        self.alerts_checked = 0.0
 
 
 class RelayCore:
@@ -211,6 +213,7 @@ class RelayCore:
                     if isinstance(result, Exception):
                         self.stats.store_failures += 1
                         logger.error("race %s: frame failed", feed.slug, exc_info=result)
+            await self._check_alerts()
             self.stats.last_flush_s = time.monotonic() - began
             await asyncio.sleep(max(self.interval - self.stats.last_flush_s, 0.0))
 
@@ -297,6 +300,8 @@ class RelayCore:
         if duplicates:
             metrics.relay_deduplicated(feed.slug, duplicates)
         changes = state.take_changes()
+        if feed.alerts is not None:
+            feed.alerts.watch.observe(changes.full)
         if not fixes and not changes.full:
             return None
         frame = loaded.frame + 1
@@ -343,6 +348,24 @@ class RelayCore:
             await self._send(
                 wire.SEED_GROUP, {"type": "race.events", "race": race, "events": events}
             )
+
+    async def _check_alerts(self) -> None:
+        """Race control's alerts of each running race, about once a second (alert_feed)."""
+        now = time.monotonic()
+        for feed in list(self.feeds.values()):
+            loaded = feed.loaded
+            due = now - feed.alerts_checked >= alert_feed.check_every_s()
+            if loaded is None or loaded.status != "running" or not due:
+                continue
+            feed.alerts_checked = now
+            try:
+                if feed.alerts is None or feed.alerts.race_id != loaded.race_id:
+                    feed.alerts = await self._in_db(alert_feed.build, loaded)
+                alerts = alert_feed.check(feed.alerts, loaded.state.latest_time)
+                if alerts is not None:
+                    await self._in_db(alert_feed.store, loaded.race_id, alerts)
+            except Exception:  # alerts must never stop the frames
+                logger.exception("race %s: alert check failed", feed.slug)
 
     # ---- plumbing ----------------------------------------------------------------------
 

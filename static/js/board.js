@@ -10,7 +10,7 @@ const ROW_HEIGHT = 38; // px, as .board-row in raceweb.css
 const OVERSCAN = 8; // rows drawn above and below the visible ones
 const RANK_FLASH_MS = 4000;
 const PAGE_ROWS = 10;
-const STATUS_ORDER = { finished: 0, running: 0, not_started: 1, dnf: 2 };
+const STATUS_ORDER = { finished: 0, running: 0, not_started: 1, dnf: 2, dns: 3 };
 
 function bibNumber(bib) {
   const n = Number.parseInt(bib, 10);

@@ -41,6 +41,7 @@ export const STATUS_LABELS = {
   running: "Running",
   finished: "Finished",
   dnf: "DNF",
+  dns: "DNS",
 };
 
 export const RACE_STATUS_LABELS = {

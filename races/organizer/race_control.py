@@ -1,0 +1,114 @@
+"""Race control (`/control/<slug>/`): the organizer's live room for one race.
+
+Staff only. The page lists the athletes to look at now (alerts computed by the relay,
+`races.organizer.race_alerts`, read from `RaceAlerts` every couple of seconds) and the
+athletes live over the same socket and frames as the spectator page (`static/js/
+race-control.js` reuses `connection.js` and `state.js`). Its form records decisions
+(`races.organizer.decisions`): DNS, DNF with a reason, a corrected finish time, undo.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from races.models import AthleteDecision, Race, RaceAlerts
+from races.organizer import decisions
+from races.organizer.race_alerts import KINDS
+from races.spectators.views import page_config
+
+ALERT_LABELS = {
+    "no_position": "No position",
+    "not_moving": "Not moving",
+    "off_course": "Off course",
+    "going_backwards": "Going backwards",
+    "missed_checkpoint": "Missed checkpoint",
+}
+assert set(ALERT_LABELS) == set(KINDS)
+
+
+def control_url(race: Race) -> str:
+    """Race control's page, or "" for a stored slug no URL can carry (see get_absolute_url)."""
+    try:
+        return reverse("race-control", args=[race.slug])
+    except NoReverseMatch:
+        return ""
+
+
+def current_alerts(race: Race) -> list[dict]:
+    """The alerts in force (only while the race runs: the relay stops checking after)."""
+    if race.status != Race.Status.RUNNING:
+        return []
+    row = RaceAlerts.objects.filter(race=race).first()
+    alerts = list(row.alerts) if row else []
+    for alert in alerts:
+        alert["label"] = ALERT_LABELS.get(alert["kind"], alert["kind"])
+    return alerts
+
+
+@staff_member_required
+@require_GET
+def race_control(request: HttpRequest, slug: str) -> HttpResponse:
+    race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
+    active = decisions.active_decisions(race)
+    alerts = current_alerts(race)
+    config = {
+        "alerts": alerts,
+        **page_config(race),
+        "alerts_url": reverse("race-control-alerts", args=[race.slug]),
+        "alert_labels": ALERT_LABELS,
+        "started_at": race.started_at.isoformat() if race.started_at else None,
+        "time_compression": race.time_compression,
+    }
+    context = {
+        "race": race,
+        "page": config,
+        "athletes": race.athletes.order_by("bib"),
+        "alerts": alerts,
+        "active": sorted(active.values(), key=lambda d: d.athlete.bib),
+        "log": race.decisions.select_related("athlete")[:50],
+        "kinds": [k for k in AthleteDecision.Kind if k != AthleteDecision.Kind.UNDO],
+        "decidable": race.status in decisions.DECIDABLE_STATUSES,
+        "admin_url": reverse("admin:races_race_change", args=[race.pk]),
+    }
+    return render(request, "races/race_control.html", context)
+
+
+@staff_member_required
+@require_GET
+def race_control_alerts(request: HttpRequest, slug: str) -> JsonResponse:
+    race = get_object_or_404(Race, slug=slug)
+    return JsonResponse({"status": race.status, "alerts": current_alerts(race)})
+
+
+@staff_member_required
+@require_POST
+def race_control_decide(request: HttpRequest, slug: str) -> HttpResponse:
+    race = get_object_or_404(Race, slug=slug)
+    back = redirect("race-control", slug=race.slug)
+    bib = request.POST.get("bib", "").strip()
+    athlete = race.athletes.filter(bib=bib).first()
+    if athlete is None:
+        messages.error(request, f"No athlete with bib {bib!r} in {race}.")
+        return back
+    kind = request.POST.get("kind", "")
+    reason = request.POST.get("reason", "")
+    by = request.user.get_username()
+    try:
+        if kind == "undo":
+            decisions.undo(race, athlete, by=by, reason=reason)
+            messages.success(request, f"Decision for {athlete} undone.")
+            return back
+        finish_s = None
+        if kind == AthleteDecision.Kind.FINISH_TIME:
+            finish_s = decisions.parse_race_time(request.POST.get("finish_time", ""))
+        decision = decisions.decide(race, athlete, kind, by=by, reason=reason, finish_s=finish_s)
+    except decisions.DecisionRefused as refused:
+        messages.error(request, str(refused))
+        return back
+    messages.success(request, f"{athlete}: {decision.get_kind_display()}. Spectators see it now.")
+    return back

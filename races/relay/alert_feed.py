@@ -1,0 +1,69 @@
+"""Race control's alerts inside the relay: one `RaceWatch` per race the relay runs.
+
+The relay sees every frame of a race, so it is where an alert episode is counted once
+(`raceweb_race_alerts_total`). The watch observes each frame's athletes; about once a
+second (`RACE_ALERT_CHECK_EVERY_S`) the alerts in force are computed at the race's "now"
+and, when they changed, stored in `RaceAlerts` for race control's pages (any web process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from races.operations import metrics
+from races.organizer.race_alerts import RaceWatch, Thresholds, race_now
+from races.relay.live_store import LoadedRace
+
+
+@dataclass
+class AlertFeed:
+    race_id: int
+    watch: RaceWatch
+    started_at: object
+    time_compression: float
+    stored: list = field(default_factory=list)
+    checked_at: float = 0.0
+
+
+def build(loaded: LoadedRace) -> AlertFeed:
+    """An alert watch for a loaded race (in the relay's database thread)."""
+    from races.models import Race
+
+    race = Race.objects.select_related("course").get(pk=loaded.race_id)
+    course = getattr(race, "course", None)
+    checkpoints = [(cp.name, cp.distance_m) for cp in race.checkpoints.filter(kind="checkpoint")]
+    state = loaded.state
+    watch = RaceWatch(
+        Thresholds.from_settings(),
+        course.points if course else None,
+        checkpoints,
+        on_episode=lambda kind: metrics.RACE_ALERTS.labels(kind=kind).inc(),
+        snap_behind=state.course.snap if state.course is not None else None,
+    )
+    watch.observe(state.leaderboard())
+    return AlertFeed(loaded.race_id, watch, race.started_at, race.time_compression)
+
+
+def check(feed: AlertFeed, latest) -> list[dict] | None:
+    """The alerts in force now, or None when they are what is stored already."""
+    now = race_now(feed.started_at, timezone.now(), feed.time_compression, latest)
+    if now is None:
+        return None
+    alerts = [alert.as_dict() for alert in feed.watch.check(now)]
+    if alerts == feed.stored:
+        return None
+    feed.stored = alerts
+    return alerts
+
+
+def store(race_id: int, alerts: list[dict]) -> None:
+    from races.models import RaceAlerts
+
+    RaceAlerts.objects.update_or_create(race_id=race_id, defaults={"alerts": alerts})
+
+
+def check_every_s() -> float:
+    return settings.RACE_ALERT_CHECK_EVERY_S
