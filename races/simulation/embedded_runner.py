@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 
 from races.models import Race
+from races.organizer import scheduled_start
 from races.relay import embedded
 from races.simulation import driver as simulation
 from simulator.publishers import CallbackPublisher
@@ -79,6 +80,7 @@ def races_to_run() -> list[Race]:
 def _supervise() -> None:
     while not _stopping.is_set():
         try:
+            scheduled_start.start_due_races()
             for race in races_to_run():
                 _drive_if_idle(race)
         except Exception:

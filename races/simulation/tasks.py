@@ -16,6 +16,7 @@ from celery import shared_task
 from django.conf import settings
 
 from races.models import Race
+from races.organizer import scheduled_start
 from races.simulation import driver as simulation
 from simulator.publishers import shared_amqp_publisher
 
@@ -64,6 +65,9 @@ def watchdog() -> int:
     A race whose simulation published everything waits for the relay to finish it; it is
     never restarted, and while it waits the watchdog says so.
     """
+    # Scheduled races whose start time has come start here (each start enqueues its own
+    # first segment through the lifecycle's hooks).
+    scheduled_start.start_due_races()
     restarted = 0
     for race in simulation.quiet_races(settings.SIMULATION_STALE_SECONDS):
         if simulation.published_everything(race):
