@@ -273,3 +273,93 @@ async def test_a_second_relay_is_a_hot_standby_never_a_double(pipeline, amqp_cle
     assert leader["distance_m"] == pytest.approx(390 * 4.0, abs=0.1)
     await spectator.close()
     await late.close()
+
+
+# ---- race control's decisions through the whole pipeline (issue 13) ----------------------
+
+
+def _leaderboard_status(web: str, slug: str, athlete_id: int) -> str | None:
+    import urllib.request
+
+    http = web.replace("ws", "http", 1)
+    with urllib.request.urlopen(f"{http}/api/races/{slug}/leaderboard", timeout=5) as answer:
+        athletes = json.loads(answer.read())["athletes"]
+    return next((a["status"] for a in athletes if a["id"] == athlete_id), None)
+
+
+def _held_status(spectator: Spectator, athlete_id: int) -> str | None:
+    status = None
+    for message in spectator.messages:
+        for athlete in message.get("athletes") or []:
+            if athlete["id"] == athlete_id and "status" in athlete:
+                status = athlete["status"]
+    return status
+
+
+async def test_a_dnf_marked_in_race_control_shows_on_every_web_process_within_a_second(
+    pipeline, amqp_cleanup
+):
+    """The organizer's form (the view, in distributed mode) → control exchange → relay →
+    stored frame → both web processes' sockets and leaderboard API; then undo, after the
+    finish (a results correction)."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django.urls import reverse
+
+    url, _, web_a, web_b = pipeline
+    race = await sync_to_async(Race8)(url, amqp_cleanup, athletes=3)
+    path = f"/ws/races/{race.race.slug}/"
+    spectators = [await Spectator(web_a + path).open(), await Spectator(web_b + path).open()]
+    await sync_to_async(race.start)()
+    await sync_to_async(race.publish)(race.feed.starts())
+    await run_ticks(race, range(30, 120, 30))
+    await settled(race, spectators)
+    athlete = race.feed.athletes[0]
+    slug = race.race.slug
+
+    def organizer_marks(kind: str, **form) -> None:
+        organizer = User.objects.create_user(unique_name("org").replace(" ", ""), is_staff=True)
+        client = Client()
+        client.force_login(organizer)
+        with override_settings(
+            EMBEDDED=False, AMQP_URL=url, RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE
+        ):
+            answer = client.post(
+                reverse("race-control-decide", args=[slug]),
+                {"bib": athlete.bib, "kind": kind, **form},
+            )
+        assert answer.status_code == 302
+
+    async def everywhere(status: str) -> bool:
+        for web in (web_a, web_b):
+            if await asyncio.to_thread(_leaderboard_status, web, slug, athlete.pk) != status:
+                return False
+        return all(_held_status(s, athlete.pk) == status for s in spectators)
+
+    began = asyncio.get_running_loop().time()
+    await sync_to_async(organizer_marks)("dnf", reason="retired at CP1")
+    await async_wait_until(lambda: everywhere("dnf"), DEADLINE_S, "the DNF everywhere")
+    took = asyncio.get_running_loop().time() - began
+    print(f"DNF on every page and API after {took:.3f} s")
+    assert took < 1.0, f"the DNF took {took:.2f} s to reach every page and API"
+
+    # A results correction after the finish: undo it, once the race is finished.
+    def finish() -> None:
+        with override_settings(
+            EMBEDDED=False, AMQP_URL=url, RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE
+        ):
+            lifecycle.finish_race(race.race)
+
+    await sync_to_async(finish)()
+    await async_wait_until(
+        lambda: all(
+            any(m.get("status") == "finished" for m in s.of_type("race")) for s in spectators
+        ),
+        DEADLINE_S,
+        "the finish notice",
+    )
+    await sync_to_async(organizer_marks)("undo", reason="he walked back in")
+    await async_wait_until(lambda: everywhere("running"), DEADLINE_S, "the undo everywhere")
+    for spectator in spectators:
+        assert spectator.frames() == list(range(0, spectator.frames()[-1] + 1))
+        await spectator.close()
