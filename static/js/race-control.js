@@ -96,6 +96,7 @@ function renderAlerts() {
     if ($("decide-form")) act.append(pick);
   }
   $("alert-count").textContent = alerts.length;
+  $("alert-count").hidden = alerts.length === 0;
   $("alerts-empty").hidden = alerts.length > 0;
 }
 
