@@ -9,8 +9,9 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from django.test import Client
 
+from harness.waiting import async_wait_until
 from races import wire
-from races.models import AthleteDecision, LiveAthlete
+from races.models import AthleteDecision, LiveAthlete, Race
 from races.organizer import decisions, lifecycle
 from races.relay import embedded
 from races.relay.events import InvalidEvent
@@ -205,7 +206,12 @@ async def test_a_decision_reaches_the_next_frame_the_store_and_the_api_also_afte
     # A results correction after the finish: the relay still applies and stores it.
     core.ingest(race.slug, [feed.event(second, 600, feed.length_m, "finish")])
     await frame_with(second.pk, "status")
-    await sync_to_async(lifecycle.finish_race)(race)
+
+    async def finished() -> bool:  # one finished, one DNF: the relay finishes the race
+        status = await sync_to_async(lambda: Race.objects.get(pk=race.pk).status)()
+        return status == Race.Status.FINISHED
+
+    await async_wait_until(finished, 10, "the relay to finish the race")
     await sync_to_async(decisions.undo)(race, first, by="ana", reason="he walked in")
     assert (await frame_with(first.pk, "decision"))["decision"] is None
     live = await sync_to_async(LiveAthlete.objects.get)(athlete=first)

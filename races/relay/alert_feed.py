@@ -8,7 +8,11 @@ and, when they changed, stored in `RaceAlerts` for race control's pages (any web
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,6 +20,8 @@ from django.utils import timezone
 from races.operations import metrics
 from races.organizer.race_alerts import RaceWatch, Thresholds, race_now
 from races.relay.live_store import LoadedRace
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,3 +73,24 @@ def store(race_id: int, alerts: list[dict]) -> None:
 
 def check_every_s() -> float:
     return settings.RACE_ALERT_CHECK_EVERY_S
+
+
+async def check_feeds(feeds: Iterable[Any], in_db: Callable[..., Awaitable[Any]]) -> None:
+    """Check the alerts of each running race feed (`RelayCore.feeds`) that is due; `in_db`
+    runs a function in the relay's database thread. A failure is logged, never raised:
+    alerts must not stop the frames."""
+    now = time.monotonic()
+    for feed in feeds:
+        loaded = feed.loaded
+        due = now - feed.alerts_checked >= check_every_s()
+        if loaded is None or loaded.status != "running" or not due:
+            continue
+        feed.alerts_checked = now
+        try:
+            if feed.alerts is None or feed.alerts.race_id != loaded.race_id:
+                feed.alerts = await in_db(build, loaded)
+            alerts = check(feed.alerts, loaded.state.latest_time)
+            if alerts is not None:
+                await in_db(store, loaded.race_id, alerts)
+        except Exception:
+            logger.exception("race %s: alert check failed", feed.slug)

@@ -350,22 +350,8 @@ class RelayCore:
             )
 
     async def _check_alerts(self) -> None:
-        """Race control's alerts of each running race, about once a second (alert_feed)."""
-        now = time.monotonic()
-        for feed in list(self.feeds.values()):
-            loaded = feed.loaded
-            due = now - feed.alerts_checked >= alert_feed.check_every_s()
-            if loaded is None or loaded.status != "running" or not due:
-                continue
-            feed.alerts_checked = now
-            try:
-                if feed.alerts is None or feed.alerts.race_id != loaded.race_id:
-                    feed.alerts = await self._in_db(alert_feed.build, loaded)
-                alerts = alert_feed.check(feed.alerts, loaded.state.latest_time)
-                if alerts is not None:
-                    await self._in_db(alert_feed.store, loaded.race_id, alerts)
-            except Exception:  # alerts must never stop the frames
-                logger.exception("race %s: alert check failed", feed.slug)
+        """Race control's alerts of each running race, about once a second."""
+        await alert_feed.check_feeds(list(self.feeds.values()), self._in_db)
 
     # ---- plumbing ----------------------------------------------------------------------
 
