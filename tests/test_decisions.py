@@ -216,3 +216,18 @@ async def test_a_decision_reaches_the_next_frame_the_store_and_the_api_also_afte
     assert (await frame_with(first.pk, "decision"))["decision"] is None
     live = await sync_to_async(LiveAthlete.objects.get)(athlete=first)
     assert live.state["status"] == RUNNING
+
+
+@pytest.mark.django_db
+def test_a_decision_no_relay_heard_is_applied_when_a_relay_loads_the_race(monkeypatch):
+    from races.relay import live_store
+
+    race = started_race(athletes=2)
+    athlete = race.athletes.first()
+    monkeypatch.setattr(lifecycle, "on_decided", [])  # as if no relay was listening
+    decisions.decide(race, athlete, "dns", by="ana", reason="no show")
+    loaded = live_store.load_race(race.slug)
+    assert loaded.state.decision_of(athlete.pk)["kind"] == "dns"
+    assert {a["id"]: a["status"] for a in loaded.state.take_changes().full}[athlete.pk] == DNS
+    decisions.undo(race, athlete, by="ana")
+    assert live_store.load_race(race.slug).state.decision_of(athlete.pk) is None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from races.models import LiveAthlete, LiveRace, Race
+from races.models import AthleteDecision, LiveAthlete, LiveRace, Race
 from races.relay import bulk_sql
 from races.relay.athlete_state import AthleteSpec, CheckpointSpec
 from races.relay.course_line import CourseLine
@@ -74,10 +74,33 @@ def load_race(slug: str) -> LoadedRace:
     )
     for live in LiveAthlete.objects.filter(race=race).only("state", "seq"):
         state.restore(live.state, live.seq)
+    reconcile_decisions(race, state)
     frame = LiveRace.objects.filter(race=race).values_list("frame", flat=True).first() or 0
     return LoadedRace(
         race.pk, race.slug, race.status, race.generation, frame, state, race.time_compression
     )
+
+
+def reconcile_decisions(race: Race, state: RaceState) -> None:
+    """Apply the recorded decisions the stored state does not reflect yet.
+
+    A decision travels to the relays on the control exchange, whose queues live only while
+    a relay is connected: one sent while no relay listened would be lost. Whenever the
+    relay loads a race, the newest recorded decision of each athlete is made true (it is
+    idempotent), and the next frame carries what changed.
+    """
+    newest: dict[int, AthleteDecision] = {}
+    for decision in AthleteDecision.objects.filter(race=race).order_by("decided_at", "pk"):
+        newest[decision.athlete_id] = decision
+    for athlete_id, decision in newest.items():
+        applied = state.decision_of(athlete_id)
+        if decision.kind == AthleteDecision.Kind.UNDO:
+            missing = applied is not None
+        else:
+            missing = applied is None or applied.get("id") != decision.pk
+        if missing:
+            decision.race = race
+            state.apply_decision(decision.message())
 
 
 def store_frame(

@@ -205,6 +205,11 @@ class RaceState:
                 self._set_finish_time(athlete, finish_s)
         self._touch(athlete)
 
+    def decision_of(self, athlete_id: int) -> dict | None:
+        """The athlete's decision in force (None: none, or not on the start list)."""
+        athlete = self._athletes.get(athlete_id)
+        return None if athlete is None else athlete.decision
+
     def _return_to_tracked(self, athlete: AthleteState, was: Mapping) -> None:
         athlete.status = was["status"]
         athlete.distance_m = float(was["distance_m"] or 0.0)
