@@ -64,6 +64,14 @@ def test_a_decision_is_recorded_with_who_and_why_and_a_refusal_says_why(admin_cl
     assert AthleteDecision.objects.filter(athlete=athlete, kind="undo", undoes=decision).exists()
     bad = admin_client.post(url, {"bib": "nope", "kind": "dns"}, follow=True)
     assert "No athlete with bib" in bad.content.decode()
+    for form, says in [
+        ({"kind": "dnf", "reason": "x" * 301}, "under 300 characters"),
+        ({"kind": "finish_time", "finish_time": "1e400"}, "H:MM:SS"),
+        ({"kind": "finish_time", "finish_time": "soon"}, "is not a time"),
+        ({"kind": "disqualify"}, "Unknown decision"),
+    ]:
+        answer = admin_client.post(url, {"bib": athlete.bib, **form}, follow=True)
+        assert answer.status_code == 200 and says in answer.content.decode(), form
     assert admin_client.get(reverse("admin:races_athletedecision_changelist")).status_code == 200
 
 

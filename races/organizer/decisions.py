@@ -19,6 +19,7 @@ from races.organizer import lifecycle
 Kind = AthleteDecision.Kind
 DECIDABLE_STATUSES = (Race.Status.RUNNING, Race.Status.FINISHED, Race.Status.STOPPED)
 MAX_FINISH_S = 30 * 24 * 3600.0
+MAX_REASON = AthleteDecision._meta.get_field("reason").max_length
 
 
 class DecisionRefused(ValueError):
@@ -96,6 +97,8 @@ def _check_race(race: Race, athlete: Athlete) -> None:
 
 
 def _record(race: Race, athlete: Athlete, kind: str, *, by: str, **fields) -> AthleteDecision:
+    if len(fields.get("reason", "")) > MAX_REASON:
+        raise DecisionRefused(f"Keep the reason under {MAX_REASON} characters.")
     with transaction.atomic():
         decision = AthleteDecision.objects.create(
             race=race, athlete=athlete, kind=kind, decided_by=by, **fields
