@@ -319,7 +319,8 @@ PONG = {"type": "pong"}
 
 DECISION = "decision"
 DECISION_KINDS = ("dns", "dnf", "finish_time", "undo")
-DECISION_PUBLIC_KEYS = ("id", "kind", "reason", "finish_s", "by", "at")
+# Not `by`: who decided is race control's business (AthleteDecision), not the public's.
+DECISION_PUBLIC_KEYS = ("id", "kind", "reason", "finish_s", "at")
 
 
 def decision_message(
