@@ -29,6 +29,10 @@ from races.wire import RUNNING, iso
 KINDS = ("no_position", "not_moving", "off_course", "going_backwards", "missed_checkpoint")
 EARTH_RADIUS_M = 6_378_137.0
 BACKWARDS_LOOK_M = 3000.0  # how far behind an athlete's distance the backwards rule looks
+# A position this close to the course at the athlete's distance is on track: the common
+# case costs a bisect and a distance; only the others are snapped over the course behind
+# them (a loop over up to BACKWARDS_LOOK_M of course points).
+ON_TRACK_M = 30.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ class RaceWatch:
         self.checkpoints = sorted(checkpoints, key=lambda cp: cp[1])
         self.on_episode = on_episode or (lambda kind: None)
         self.snap_behind = snap_behind  # CourseLine.snap, for the backwards rule
-        self.athletes: dict[int, dict] = {}
+        self.athletes: dict[int, Mapping] = {}  # kept, not copied: read-only here
         self.watches: dict[int, AthleteWatch] = {}
         self.active: set[tuple[int, str]] = set()
 
@@ -203,7 +207,7 @@ class RaceWatch:
         """Athletes of one frame, full public form (RaceState.take_changes().full)."""
         for athlete in athletes:
             watch = self.watches.setdefault(athlete["id"], AthleteWatch())
-            self.athletes[athlete["id"]] = dict(athlete)
+            self.athletes[athlete["id"]] = athlete  # a new dict per change (RaceState)
             self._update(athlete, watch)
 
     def check(self, now: datetime) -> list[Alert]:
@@ -231,9 +235,12 @@ class RaceWatch:
             if watch.moved_at is None or distance - watch.moved_from_m >= t.not_moving_m:
                 watch.moved_at, watch.moved_from_m = time, distance
             if self.course is not None and lat is not None and lon is not None:
-                near = self._near_m(lat, lon, distance)  # where on the course they are
-                offset = self.course.offset_m(lat, lon, distance if near is None else near)
-                behind = 0.0 if near is None else distance - near
+                offset, behind = self.course.offset_m(lat, lon, distance), 0.0
+                if offset > ON_TRACK_M:  # off course or behind: find where (costlier)
+                    near = self._near_m(lat, lon, distance)
+                    if near is not None:
+                        offset = self.course.offset_m(lat, lon, near)
+                        behind = distance - near
                 watch.off_by_m, watch.back_by_m = offset, behind
                 if offset >= t.off_course_m:
                     watch.off_since = watch.off_since or time
