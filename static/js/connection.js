@@ -10,6 +10,8 @@
 // - A ping every few seconds; a socket that stays silent past the deadline is closed
 //   and reconnected (a half-open TCP connection never reports itself).
 
+import { SNAPSHOT, SUBPROTOCOL, decodeSnapshot, decodeUpdate, messageHead } from "raceweb/wire-v2.js";
+
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
 const PING_EVERY_MS = 10000;
@@ -30,6 +32,15 @@ export function socketUrl(path, location = window.location) {
   return `${scheme}//${location.host}${path}`;
 }
 
+/** A binary `raceweb.v2` message: a decoded snapshot, or an update left encoded until it is
+ * applied (its numbers are differences to the frame before). */
+function compactMessage(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const head = messageHead(bytes);
+  if (head.kind === SNAPSHOT) return decodeSnapshot(bytes);
+  return { type: "update", frame: head.frame, compact: bytes };
+}
+
 export class FrameSocket {
   /**
    * @param {string} url
@@ -39,9 +50,12 @@ export class FrameSocket {
    * @param {(msg: object) => void} [handlers.onOther] unnumbered messages other than pong
    * @param {(state: string, detail: object) => void} [handlers.onState]
    *   connecting | live | reconnecting | closed
+   * @param {() => Map<number, object>} [handlers.compact] ask for `raceweb.v2`; gives
+   *   the athletes the page holds (a v2 update is decoded against them when applied)
    */
-  constructor(url, { onSnapshot, onFrame, onOther = () => {}, onState = () => {} }) {
+  constructor(url, { onSnapshot, onFrame, onOther = () => {}, onState = () => {}, compact = null }) {
     this.url = url;
+    this.compact = compact;
     this.onSnapshot = onSnapshot;
     this.onFrame = onFrame;
     this.onOther = onOther;
@@ -77,7 +91,10 @@ export class FrameSocket {
     this.setState(this.stats.connects ? "reconnecting" : "connecting", { attempt: this.attempt });
     // Resuming in the URL spares the server a full snapshot when it still has the frames.
     const resume = this.lastFrame == null ? "" : `${this.url.includes("?") ? "&" : "?"}resume=${this.lastFrame}`;
-    const socket = new WebSocket(this.url + resume);
+    const socket = this.compact
+      ? new WebSocket(this.url + resume, [SUBPROTOCOL])
+      : new WebSocket(this.url + resume);
+    socket.binaryType = "arraybuffer";
     this.socket = socket;
     socket.addEventListener("open", () => this.opened(socket));
     socket.addEventListener("message", (event) => this.received(socket, event));
@@ -102,7 +119,7 @@ export class FrameSocket {
     this.attempt = 0; // the server talks: the next failure starts the backoff afresh
     let msg;
     try {
-      msg = JSON.parse(event.data);
+      msg = typeof event.data === "string" ? JSON.parse(event.data) : compactMessage(event.data);
     } catch {
       return;
     }
@@ -112,7 +129,7 @@ export class FrameSocket {
       this.resumeAskedFor = null;
       this.stats.snapshots += 1;
       msg.receivedAt = at;
-      msg.bytes = event.data.length;
+      msg.bytes = event.data.length ?? event.data.byteLength;
       this.markLive();
       this.onSnapshot(msg);
       return;
@@ -128,6 +145,14 @@ export class FrameSocket {
     if (msg.frame > this.lastFrame + 1) {
       this.askAgain();
       return;
+    }
+    if (msg.compact) {
+      try {
+        msg = decodeUpdate(msg.compact, this.compact());
+      } catch {
+        this.askAgain(); // does not fit what the page holds: the server resends or snapshots
+        return;
+      }
     }
     this.lastFrame = msg.frame;
     this.resumeAskedFor = null;
