@@ -44,15 +44,36 @@ class Reader {
   }
 }
 
+// Athletes of one tick share a time: each distinct one is parsed and written once.
+const timeTexts = new Map();
+const timeNumbers = new Map();
+const TIME_CACHE = 4096;
+
 function timeText(ms) {
-  const iso = new Date(ms).toISOString();
-  return ms % 1000 === 0 ? iso.replace(".000Z", "Z") : iso;
+  let iso = timeTexts.get(ms);
+  if (iso === undefined) {
+    iso = new Date(ms).toISOString();
+    if (ms % 1000 === 0) iso = iso.replace(".000Z", "Z");
+    if (timeTexts.size > TIME_CACHE) timeTexts.clear();
+    timeTexts.set(ms, iso);
+  }
+  return iso;
+}
+
+function timeNumber(iso) {
+  let ms = timeNumbers.get(iso);
+  if (ms === undefined) {
+    ms = Date.parse(iso);
+    if (timeNumbers.size > TIME_CACHE) timeNumbers.clear();
+    timeNumbers.set(iso, ms);
+  }
+  return ms;
 }
 
 /** A value as the integer on the wire, or null (what the encoder would have sent as JSON). */
 function coded(scale, value) {
   if (scale === 0) {
-    const ms = typeof value === "string" ? Date.parse(value) : NaN;
+    const ms = typeof value === "string" ? timeNumber(value) : NaN;
     return Number.isNaN(ms) ? null : ms;
   }
   return typeof value === "number" ? Math.round(value * scale) : null;
@@ -94,13 +115,13 @@ export function decodeUpdate(bytes, athletes) {
     const known = athletes.get(id);
     if (!known) throw new Error(`raceweb.v2: athlete ${id} is not in the previous frame`);
     const partial = { id };
-    FIELDS.forEach(([name, scale], bit) => {
-      if (mask & (1 << bit)) {
-        const base = coded(scale, known[name]);
-        if (base == null) throw new Error(`raceweb.v2: athlete ${id} has no ${name} to add to`);
-        partial[name] = valueOf(scale, base + reader.zigzag());
-      }
-    });
+    for (let bit = 0; bit < FIELDS.length; bit++) {
+      if (!(mask & (1 << bit))) continue;
+      const [name, scale] = FIELDS[bit];
+      const base = coded(scale, known[name]);
+      if (base == null) throw new Error(`raceweb.v2: athlete ${id} has no ${name} to add to`);
+      partial[name] = valueOf(scale, base + reader.zigzag());
+    }
     partials.set(id, partial);
   }
   const extras = reader.json();
@@ -124,12 +145,11 @@ export function decodeSnapshot(bytes) {
     const row = { id, gender: reader.varint(), category: reader.varint(), status: reader.varint() };
     const mask = reader.varint();
     row.values = {};
-    FIELDS.forEach(([name, scale], bit) => {
-      if (mask & (1 << bit)) {
-        bases[bit] += reader.zigzag();
-        row.values[name] = valueOf(scale, bases[bit]);
-      }
-    });
+    for (let bit = 0; bit < FIELDS.length; bit++) {
+      if (!(mask & (1 << bit))) continue;
+      bases[bit] += reader.zigzag();
+      row.values[FIELDS[bit][0]] = valueOf(FIELDS[bit][1], bases[bit]);
+    }
     row.splits = [];
     let time = 0;
     for (let k = reader.varint(); k > 0; k--) {
