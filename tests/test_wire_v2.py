@@ -67,6 +67,15 @@ def test_v2_carries_no_static_fields_in_updates_and_far_fewer_bytes(committed):
     assert v2_bytes * 2.5 < v1_bytes  # 8 athletes, 4-minute ticks; 1,000 at 1 Hz: bench
 
 
+def test_the_offline_byte_benchmark_measures_both_protocols():
+    from bench import wire_bytes
+
+    result = wire_bytes.measure(athletes=30, seconds=5, at=120, fps=4)
+    (_, v1, _, v1_snapshot), (_, v2, _, v2_snapshot), _ = result["rows"]
+    assert result["positions"] >= 30 * 5 and 0 < v2 * 4 < v1 and v2_snapshot * 4 < v1_snapshot
+    assert "| raceweb.v2 |" in wire_bytes.table(result)
+
+
 def athlete(**fields) -> dict:
     return wire.public_athlete(id=7, bib="7", name="Zoë", gender="female", category="W30") | fields
 
