@@ -63,6 +63,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
 )
 INTEGER_FIELDS = frozenset({"rank", "rank_gender", "rank_category"})
 FIELD_BIT = {name: 1 << i for i, (name, _) in enumerate(FIELDS)}
+FIELD_OF = {name: (i, scale) for i, (name, scale) in enumerate(FIELDS)}
 STATIC = ("bib", "name", "gender", "category", "status", "splits", "last_checkpoint")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -115,16 +116,27 @@ class _Reader:
 # ---- values at their precision ---------------------------------------------------------
 
 
+_time_cache: dict[str, int | None] = {}
+
+
 def time_ms(text: Any) -> int | None:
     """The ms of an ISO time written as v1 writes it (`...:SSZ` or `...:SS.mmmZ`), or None
-    when the text would not come back identical."""
+    when the text would not come back identical. Athletes of one tick share a time: each
+    distinct text is parsed once."""
     if not isinstance(text, str) or not text.endswith("Z"):
         return None
+    if text in _time_cache:
+        return _time_cache[text]
     try:
         ms = (datetime.fromisoformat(text) - _EPOCH) // _MS
     except (ValueError, TypeError):
-        return None
-    return ms if time_text(ms) == text else None
+        ms = None
+    if ms is not None and time_text(ms) != text:
+        ms = None
+    if len(_time_cache) > 4096:
+        _time_cache.clear()
+    _time_cache[text] = ms
+    return ms
 
 
 def time_text(ms: int) -> str:
@@ -189,21 +201,22 @@ def encode_update(previous: Mapping[int, Mapping], update: Mapping) -> bytes:
         if known is None:
             extra_athletes.append(dict(athlete))
             continue
-        mask, deltas, extra = 0, [], {}
-        for name, scale in FIELDS:
-            if name not in athlete or (name in known and known[name] == athlete[name]):
-                continue  # unchanged (v1 repeats an athlete whole when it starts)
-            new = coded(name, scale, athlete[name])
-            old = coded(name, scale, known.get(name))
-            if new is None or old is None:
-                extra[name] = athlete[name]
-            else:
-                mask |= FIELD_BIT[name]
-                deltas.append(new - old)
+        mask, deltas, extra = 0, {}, {}
         for key, value in athlete.items():
-            if key != "id" and key not in FIELD_BIT:
-                if key not in known or known[key] != value:
-                    extra[key] = value
+            if key == "id" or (key in known and known[key] == value):
+                continue  # unchanged (v1 repeats an athlete whole when it starts)
+            field = FIELD_OF.get(key)
+            if field is None:
+                extra[key] = value
+                continue
+            bit, scale = field
+            new, old = coded(key, scale, value), coded(key, scale, known.get(key))
+            if new is None or old is None:
+                extra[key] = value
+            else:
+                mask |= 1 << bit
+                deltas[bit] = new - old
+        deltas = [deltas[bit] for bit in sorted(deltas)]
         if mask:
             records.append((athlete["id"], mask, deltas))
         if extra:

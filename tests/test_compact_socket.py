@@ -28,13 +28,18 @@ class Spectator:
         self.athletes: dict[int, dict] = {}
         self.race: dict = {}
         self.frame: int | None = None
+        self.binary = 0  # messages received in binary (v2) form
 
     async def next(self) -> dict:
         output = await self.socket.receive_output(timeout=5)
         assert output["type"] == "websocket.send", output
-        if output.get("text") is not None:
-            return json.loads(output["text"])  # race notices and pong stay JSON
-        message = wire_v2.decode(output["bytes"], self.athletes)
+        if output.get("text") is not None:  # race notices, pong; frames no v2 reader awaited
+            message = json.loads(output["text"])
+            if message["type"] not in ("snapshot", "update"):
+                return message
+        else:
+            self.binary += 1
+            message = wire_v2.decode(output["bytes"], self.athletes)
         if message["type"] == "snapshot":
             self.athletes = {a["id"]: a for a in message["athletes"]}
             self.race = message["race"]
@@ -103,6 +108,32 @@ async def test_v2_resume_gets_the_missed_frames_and_a_lost_frame_a_fresh_snapsho
     snapshot = await again.next()
     assert (snapshot["type"], snapshot["frame"]) == ("snapshot", 7)
     assert again.athletes == hub.athletes
+    await again.socket.disconnect()
+
+
+async def test_frames_sent_while_no_v2_socket_listened_reach_a_resuming_v2_socket_as_json():
+    live = await Live.start()
+    path = f"/ws/races/{live.race.slug}/"
+    watcher = await connect(path)  # keeps the hub alive, JSON
+    await receive(watcher)
+    reader = await compact(path)
+    await reader.next()
+    await live.frame()
+    await receive(watcher)
+    assert (await reader.next())["frame"] == 1 and reader.binary == 2  # v2 while it listens
+    await reader.socket.disconnect()
+    for _ in range(2):  # frames 2, 3: no v2 socket in this process, not encoded
+        await live.frame()
+        await receive(watcher)
+    again = await compact(f"{path}?resume=1")
+    again.athletes, again.race, again.frame = reader.athletes, reader.race, 1
+    assert [(await again.next())["frame"] for _ in range(2)] == [2, 3]
+    assert again.binary == 0  # JSON: nobody read v2 when they were framed
+    await live.frame()
+    assert (await again.next())["frame"] == 4 and again.binary == 1
+    hub = await race_hub.race_hub(live.race.slug)
+    assert again.athletes == hub.athletes
+    await watcher.disconnect()
     await again.socket.disconnect()
 
 

@@ -7,6 +7,8 @@ arrives already serialized by the relay: the hub parses it once (to keep its sta
 writes the same text to every socket. It also encodes the frame once in the compact
 protocol (`races.wire_v2`), against its state at the frame before, for the sockets that
 asked for `raceweb.v2`: every socket of either protocol is handed one shared message.
+A frame that arrives while no socket of the process speaks v2 is not encoded (its v2
+readers, if any join later and resume through it, get its JSON, which they read too).
 
 Gaps: the relay stores a frame before sending it, so when a frame number is skipped
 (channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
@@ -125,7 +127,9 @@ class RaceHub(GroupHub):
         if frame == self.frame + 1:
             text = message["text"]
             update = json.loads(text)
-            compact = Outgoing(wire_v2.encode_update(self.athletes, update))  # before merging
+            compact = None
+            if any(spectator.compact for spectator in self.spectators):
+                compact = Outgoing(wire_v2.encode_update(self.athletes, update))  # before merging
             wire.merge_update(self.athletes, self.race, update)
             self.frame = frame
             outgoing = Outgoing(text, compact)
