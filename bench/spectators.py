@@ -109,7 +109,7 @@ class Spectator:
         self.checked = False
 
     def on_message(self, data: bytes, received: float) -> None:
-        if self.compact is not None and data[:1] in (b"\x01", b"\x02"):
+        if self.compact is not None and data and data[0] & 0x7F in (1, 2):
             self.on_compact(data, received)
             return
         kind = frame_type(data)

@@ -36,6 +36,7 @@ for a synchronous decode lost in the page, so frames are not compressed.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ from races import wire
 
 SUBPROTOCOL = "raceweb.v2"
 UPDATE, SNAPSHOT = 1, 2
+DEFLATED = 0x80  # flag on the kind: everything after the frame number is raw deflate
 
 # (field, scale): the value on the wire is round(value * scale); `time` is ISO text in ms.
 FIELDS: tuple[tuple[str, int], ...] = (
@@ -191,9 +193,11 @@ def _read_clock(reader: _Reader, extras: Mapping) -> Any:
 # ---- update frames ---------------------------------------------------------------------
 
 
-def encode_update(previous: Mapping[int, Mapping], update: Mapping) -> bytes:
+def encode_update(
+    previous: Mapping[int, Mapping], update: Mapping, *, deflate: bool = True
+) -> bytes:
     """The v2 form of a v1 `update`, against `previous` (id -> ATHLETE at the frame before:
-    the hub's state before it merges this update)."""
+    the hub's state before it merges this update); deflated unless `deflate` is False."""
     records: list[tuple[int, int, list[int]]] = []
     extra_athletes: list[dict] = []
     for athlete in update["athletes"]:
@@ -240,19 +244,46 @@ def encode_update(previous: Mapping[int, Mapping], update: Mapping) -> bytes:
         extras["athletes"] = extra_athletes
     if extras:
         out += wire.dumps(extras).encode()
-    return bytes(out)
+    return pack(bytes(out)) if deflate else bytes(out)
+
+
+def pack(message: bytes) -> bytes:
+    """`message` with everything after its frame number deflated (raw, one shot: no
+    context between frames, so one compression per frame serves every socket)."""
+    reader = _Reader(message)
+    reader.at = 1  # the kind is one byte (its top bit the flag)
+    reader.varint()
+    body = zlib.compress(message[reader.at :], 6, -15)
+    return bytes((message[0] | DEFLATED,)) + message[1 : reader.at] + body
+
+
+def unpack(data: bytes) -> bytes:
+    """A message as `pack` got it."""
+    if not data or not data[0] & DEFLATED:
+        return data
+    reader = _Reader(data)
+    reader.at = 1
+    reader.varint()
+    try:
+        body = zlib.decompress(data[reader.at :], -15)
+    except zlib.error as error:
+        raise DecodeError(f"broken deflate: {error}") from error
+    return bytes((data[0] & ~DEFLATED,)) + data[1 : reader.at] + body
 
 
 def message_kind(data: bytes) -> tuple[int, int]:
     """(kind, frame) of a v2 message, read from its head only."""
+    if not data:
+        raise DecodeError("empty message")
     reader = _Reader(data)
-    return reader.varint(), reader.varint()
+    reader.at = 1
+    return data[0] & ~DEFLATED, reader.varint()
 
 
 def decode_update(data: bytes, athletes: Mapping[int, Mapping]) -> dict:
     """The v1 `update` a v2 update stands for, given what the receiver holds (`athletes`,
     the state at the frame before). Merge it with `races.wire.merge_update`."""
-    reader = _Reader(data)
+    reader = _Reader(unpack(data))
     if reader.varint() != UPDATE:
         raise DecodeError("not an update")
     frame = reader.varint()
@@ -314,8 +345,9 @@ def _split_codes(splits: Any, checkpoints: _Dictionary) -> list[tuple[int, int]]
     return codes
 
 
-def encode_snapshot(snapshot: Mapping) -> bytes:
-    """The v2 form of a v1 `snapshot` (athletes kept in its leaderboard order)."""
+def encode_snapshot(snapshot: Mapping, *, deflate: bool = True) -> bytes:
+    """The v2 form of a v1 `snapshot` (athletes kept in its leaderboard order); deflated
+    unless `deflate` is False."""
     genders, categories, statuses, checkpoints = (_Dictionary() for _ in range(4))
     header: dict[str, Any] = {"race": snapshot["race"], "course": snapshot["course"]}
     names, bibs, others = [], [], []
@@ -374,12 +406,13 @@ def encode_snapshot(snapshot: Mapping) -> bytes:
     out += body
     text = wire.dumps(header).encode()
     _varint(out, len(text))
-    return bytes(out + text)
+    message = bytes(out + text)
+    return pack(message) if deflate else message
 
 
 def decode_snapshot(data: bytes) -> dict:
     """The v1 `snapshot` a v2 snapshot stands for."""
-    reader = _Reader(data)
+    reader = _Reader(unpack(data))
     if reader.varint() != SNAPSHOT:
         raise DecodeError("not a snapshot")
     frame = reader.varint()

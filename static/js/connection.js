@@ -10,7 +10,7 @@
 // - A ping every few seconds; a socket that stays silent past the deadline is closed
 //   and reconnected (a half-open TCP connection never reports itself).
 
-import { SNAPSHOT, SUBPROTOCOL, decodeSnapshot, decodeUpdate, messageHead } from "raceweb/wire-v2.js";
+import { SNAPSHOT, SUBPROTOCOL, decodeSnapshot, decodeUpdate, messageHead, unpack } from "raceweb/wire-v2.js";
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
@@ -34,8 +34,7 @@ export function socketUrl(path, location = window.location) {
 
 /** A binary `raceweb.v2` message: a decoded snapshot, or an update left encoded until it is
  * applied (its numbers are differences to the frame before). */
-function compactMessage(buffer) {
-  const bytes = new Uint8Array(buffer);
+function compactMessage(bytes) {
   const head = messageHead(bytes);
   if (head.kind === SNAPSHOT) return decodeSnapshot(bytes);
   return { type: "update", frame: head.frame, compact: bytes };
@@ -97,7 +96,7 @@ export class FrameSocket {
     socket.binaryType = "arraybuffer";
     this.socket = socket;
     socket.addEventListener("open", () => this.opened(socket));
-    socket.addEventListener("message", (event) => this.received(socket, event));
+    socket.addEventListener("message", (event) => this.arrived(socket, event));
     socket.addEventListener("close", (event) => this.closed(socket, event));
   }
 
@@ -112,14 +111,27 @@ export class FrameSocket {
     this.pingTimer = setInterval(() => this.keepAlive(socket), PING_EVERY_MS);
   }
 
-  received(socket, event) {
+  /** raceweb.v2 messages are inflated asynchronously: every message waits its turn. */
+  arrived(socket, event) {
     if (socket !== this.socket) return;
     const at = performance.now();
     this.lastHeard = at;
     this.attempt = 0; // the server talks: the next failure starts the backoff afresh
+    if (typeof event.data === "string" && this.inbox === undefined) {
+      this.received(socket, event.data, event.data, at);
+      return;
+    }
+    const data = typeof event.data === "string" ? event.data : unpack(new Uint8Array(event.data));
+    this.inbox = (this.inbox ?? Promise.resolve())
+      .then(async () => this.received(socket, await data, event.data, at))
+      .catch(() => {}); // a message that does not inflate is dropped like bad JSON
+  }
+
+  received(socket, data, raw, at) {
+    if (socket !== this.socket) return;
     let msg;
     try {
-      msg = typeof event.data === "string" ? JSON.parse(event.data) : compactMessage(event.data);
+      msg = typeof data === "string" ? JSON.parse(data) : compactMessage(data);
     } catch {
       return;
     }
@@ -129,7 +141,7 @@ export class FrameSocket {
       this.resumeAskedFor = null;
       this.stats.snapshots += 1;
       msg.receivedAt = at;
-      msg.bytes = event.data.length ?? event.data.byteLength;
+      msg.bytes = raw.length ?? raw.byteLength;
       this.markLive();
       this.onSnapshot(msg);
       return;

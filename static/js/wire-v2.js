@@ -1,11 +1,13 @@
 // The compact spectator protocol `raceweb.v2` (races/wire_v2.py has the layout): binary
 // snapshots and updates decoded into the v1 messages that state.js merges, so the page
 // holds exactly what a v1 page holds. An update is decoded against the state at the frame
-// before it (its numbers are differences), so decode it just before applying it.
+// before it (its numbers are differences), so decode it just before applying it. Messages
+// come deflated: `unpack` (async) first, in arrival order.
 
 export const SUBPROTOCOL = "raceweb.v2";
 export const UPDATE = 1;
 export const SNAPSHOT = 2;
+const DEFLATED = 0x80; // flag on the kind byte: the rest after the frame number is raw deflate
 
 // [field, scale] in wire order; scale 0 = ISO time in ms. Mirrors wire_v2.FIELDS.
 const FIELDS = [
@@ -91,10 +93,26 @@ function clockOf(tag, extras) {
   return (number % 2 === 0 ? number / 2 : -(number + 1) / 2) / 1000;
 }
 
-/** {kind, frame} from the head of a message (Uint8Array). */
+/** {kind, frame, deflated, at} from the head of a message (Uint8Array). */
 export function messageHead(bytes) {
   const reader = new Reader(bytes);
-  return { kind: reader.varint(), frame: reader.varint() };
+  reader.at = 1; // the kind is one byte, its top bit the deflate flag
+  const frame = reader.varint();
+  return { kind: bytes[0] & ~DEFLATED, frame, deflated: (bytes[0] & DEFLATED) !== 0, at: reader.at };
+}
+
+/** The message with its body inflated (the browser's own DecompressionStream). */
+export async function unpack(bytes) {
+  const head = messageHead(bytes);
+  if (!head.deflated) return bytes;
+  const stream = new Blob([bytes.subarray(head.at)]).stream()
+    .pipeThrough(new DecompressionStream("deflate-raw"));
+  const body = new Uint8Array(await new Response(stream).arrayBuffer());
+  const out = new Uint8Array(head.at + body.length);
+  out.set(bytes.subarray(0, head.at));
+  out[0] = head.kind;
+  out.set(body, head.at);
+  return out;
 }
 
 /**
