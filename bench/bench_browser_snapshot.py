@@ -7,7 +7,8 @@ then opens the race page several times in headless Chromium (Debian's /usr/bin/c
 and reads what the page measured itself (`raceweb.metrics`, performance.now()):
 
 - paint: from the snapshot message arriving to the first frame painted after rendering
-  it (JSON parse + state + markers + leaderboard + profile + the browser's paint);
+  it (JSON parse or raceweb.v2 decode + state + markers + leaderboard + profile + the
+  browser's paint); each size is measured with v1, then with v2, in the same run;
 - render: the synchronous part of that (our code only);
 - fps / worst frame: requestAnimationFrame rate over a few seconds while the race runs
   (on a busy machine this mostly says how much CPU Chromium got);
@@ -75,6 +76,7 @@ def measure(browser, url: str, runs: int) -> dict:
             frame_ms.append(window["frame_ms"])
         page.close()
     return {
+        "protocol": "v1 JSON" if url.endswith("protocol=v1") else "raceweb.v2",
         "athletes": snapshot["athletes"],
         "bytes": size,
         "paint": statistics.median(paints),
@@ -113,8 +115,9 @@ def main() -> None:
                     executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
                 )
                 rows = [
-                    measure(browser, f"{server.url}/races/bench-{size}/", args.runs)
+                    measure(browser, f"{server.url}/races/bench-{size}/{query}", args.runs)
                     for size in sizes
+                    for query in ("?protocol=v1", "")
                 ]
                 version = browser.version
                 browser.close()
@@ -128,14 +131,15 @@ def main() -> None:
         "(median; paint max in brackets)\n"
     )
     header = (
-        "athletes", "snapshot KB", "paint ms", "render ms",
+        "protocol", "athletes", "snapshot KB", "paint ms", "render ms",
         "anim fps", "worst frame ms", "JS ms / anim frame", "JS ms / socket frame",
     )  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---:" for _ in header) + "|")
     for row in rows:
         print(
-            f"| {row['athletes']} | {row['bytes'] / 1024:.0f} | {row['paint']:.0f} "
+            f"| {row['protocol']} | {row['athletes']} | {row['bytes'] / 1024:.0f} "
+            f"| {row['paint']:.0f} "
             f"({row['paint_max']:.0f}) | {row['render']:.0f} | {row['fps']:.0f} "
             f"| {row['worst']:.0f} | {row['animation_ms']:.1f} | {row['frame_ms']:.1f} |"
         )

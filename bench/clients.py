@@ -50,6 +50,7 @@ class Delivery:
     frames: int = 0
     positions: int = 0
     bytes: int = 0
+    snapshot_bytes: int = 0
     snapshots: int = 0
     gaps: int = 0
     repeats: int = 0
@@ -64,6 +65,7 @@ class Delivery:
         self.window_s = max(self.window_s, result["window_s"])
         for key in ("frames", "positions", "bytes", "snapshots", "gaps", "repeats", "mismatches"):
             setattr(self, key, getattr(self, key) + result[key])
+        self.snapshot_bytes = max(self.snapshot_bytes, result.get("snapshot_bytes", 0))
         self.connect_s = max(self.connect_s, ready.get("connect_s", 0.0))
         for source, target in (
             (result["connect_errors"], self.connect_errors),
@@ -85,6 +87,12 @@ class Delivery:
             "positions": self.positions,
             "positions_per_s": round(self.positions / window, 1),
             "bytes_per_frame": round(self.bytes / self.frames) if self.frames else 0,
+            "bytes_per_position": round(self.bytes / self.positions, 1) if self.positions else 0,
+            "kbit_per_s_per_spectator": (
+                round(self.bytes * 8 / window / self.connected / 1000, 1) if self.connected else 0
+            ),
+            "egress_mbit_per_s": round(self.bytes * 8 / window / 1e6, 2),
+            "snapshot_kib": round(self.snapshot_bytes / 1024, 1),
             "p50_ms": self.latency.percentile(0.50),
             "p95_ms": self.latency.percentile(0.95),
             "p99_ms": self.latency.percentile(0.99),
@@ -147,6 +155,7 @@ def gather_crowd(
     env: dict[str, str],
     connect_deadline_s: float = 180.0,
     connect_concurrency: int = 50,
+    protocol: str = "v1",
 ) -> Crowd:
     """Start the spectator processes and wait until every socket has its snapshot."""
     count = max(1, math.ceil(spectators / per_process))
@@ -158,6 +167,7 @@ def gather_crowd(
         argv += ["--started-at", repr(started_at), "--compression", repr(compression)]
         argv += ["--label", name, "--connect-concurrency", str(connect_concurrency)]
         argv += ["--open-timeout", str(min(connect_deadline_s, 300.0))]
+        argv += ["--protocol", protocol]
         # Rotate the URL list so every web process gets its share from every client.
         for j in range(len(urls)):
             argv += ["--url", urls[(i + j) % len(urls)]]

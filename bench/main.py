@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="daphne",
         help="daphne (production); uvicorn only to compare transports, if installed",
     )
+    parser.add_argument(
+        "--protocols",
+        default="v1,v2",
+        help="spectator protocols measured after the bare server: v1 (JSON), v2 (raceweb.v2)",
+    )
     parser.add_argument("--fps", type=float, default=4.0, help="relay frames/s per race")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")

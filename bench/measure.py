@@ -53,8 +53,10 @@ def measure(
     clock: tuple[float, float] | None = None,
     connect_deadline_s: float = 180.0,
     connect_concurrency: int = 50,
+    protocol: str = "v1",
 ) -> dict:
-    """Spectators on ``urls`` for one window; ``clock`` = (race start epoch, compression)."""
+    """Spectators on ``urls`` for one window; ``clock`` = (race start epoch, compression);
+    ``protocol`` v2: the spectators ask for raceweb.v2."""
     args = run.args
     label = f"{scenario}-{server}"
     rss_before = sum(rss_bytes(pid) for pid in server_pids.values())
@@ -71,6 +73,7 @@ def measure(
         env=run.stack.env,
         connect_deadline_s=connect_deadline_s,
         connect_concurrency=connect_concurrency,
+        protocol=protocol,
     )
     try:
         start = time.time() + args.warmup
@@ -90,6 +93,7 @@ def measure(
     finally:
         crowd.stop()
     row = {"scenario": scenario, "step": step, "server": server, "athletes": athletes}
+    row["protocol"] = protocol
     row["web_procs"] = len(server_pids)
     row["offered_positions_per_s"] = offered_positions_per_s
     row["frames_per_second_setting"] = run.stack.frames_per_second
@@ -164,7 +168,8 @@ def both(
     connect_deadline_s: float = 180.0,
     connect_concurrency: int = 50,
 ) -> list[dict]:
-    """Bare baseline, then RaceWeb, for the frames the load generator drives now."""
+    """Bare baseline, then RaceWeb once per protocol of ``--protocols`` (v1 JSON, then
+    raceweb.v2), for the frames the load generator drives now."""
     stack = run.stack
     common = dict(
         scenario=scenario,
@@ -192,17 +197,26 @@ def both(
     finally:
         run.processes.stop("bare")
     web_pids = dict(list(web.items())[:web_procs])
-    web_row = measure(
-        run,
-        server="raceweb",
-        server_pids=web_pids,
-        urls=stack.urls(race.slug, web_procs),
-        other_pids=relay_pid,
-        **common,
-    )
-    loadgen = run.processes.running["loadgen"]
-    if loadgen.poll() is not None:
-        raise StackError(f"load generator exited: {run.processes.log_tail('loadgen')}")
+    rows = [bare_row]
+    for protocol in run.args.protocols.split(","):
+        web_row = measure(
+            run,
+            server="raceweb" if protocol == "v1" else f"raceweb-{protocol}",
+            server_pids=web_pids,
+            urls=stack.urls(race.slug, web_procs),
+            other_pids=relay_pid,
+            protocol=protocol,
+            **common,
+        )
+        loadgen = run.processes.running["loadgen"]
+        if loadgen.poll() is not None:
+            raise StackError(f"load generator exited: {run.processes.log_tail('loadgen')}")
+        compare_to_bare(web_row, bare_row)
+        rows.append(web_row)
+    return rows
+
+
+def compare_to_bare(web_row: dict, bare_row: dict) -> None:
     if bare_row.get("server_us_per_frame") and web_row.get("server_us_per_frame"):
         # Per frame of CPU: robust when the machine is busy and both are throttled.
         bare_us, web_us = bare_row["server_us_per_frame"], web_row["server_us_per_frame"]
@@ -211,7 +225,6 @@ def both(
         web_row["ratio_to_bare"] = round(web_row["frames_per_s"] / bare_row["frames_per_s"], 3)
     if bare_row.get("rss_kib_per_connection"):
         web_row["bare_rss_kib_per_connection"] = bare_row["rss_kib_per_connection"]
-    return [bare_row, web_row]
 
 
 def live_race(run: Run, athletes: int, tick_seconds: float, compression: float):

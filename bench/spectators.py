@@ -7,6 +7,9 @@ the window are counted and every position in them gets a latency: receipt time m
 wall time of its event (``time`` mapped back through the race clock). Frame numbers are
 checked on every connection all along: a number that skips is a gap. At END it closes the
 sockets and prints one JSON line with the totals and the latency histogram.
+
+`--protocol v2` asks for `raceweb.v2`: the process decodes each binary frame once, in
+order, against the race as it holds it (`CompactTimes`), for the positions' times.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ import contextlib
 import json
 import sys
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from bench.frames import FrameCache, frame_number, frame_type
+from bench.frames import FrameCache, epoch_of, frame_number, frame_type
 from bench.latency import Histogram
+from races import wire, wire_v2
 
 
 @dataclass
@@ -41,12 +46,45 @@ class Totals:
     frames: int = 0
     positions: int = 0
     bytes: int = 0
+    snapshot_bytes: int = 0  # the largest snapshot received
     snapshots: int = 0
     gaps: int = 0  # frames missing between two consecutive receipts
     repeats: int = 0  # frames received twice or out of order
     mismatches: int = 0  # frames whose quick scan disagreed with json.loads
     early_closes: Counter[str] = field(default_factory=Counter)
     latency: Histogram = field(default_factory=Histogram)
+
+
+class CompactTimes:
+    """`raceweb.v2` frames of this process's race, each decoded once and in order (every
+    socket gets the same frame N, after N - 1): the event times of the positions."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.athletes: dict[int, dict] = {}
+        self.frame: int | None = None
+        self._times: OrderedDict[int, list[tuple[float, int]]] = OrderedDict()
+
+    def snapshot(self, number: int, data: bytes) -> None:
+        if self.frame is None or number > self.frame:
+            snapshot = wire_v2.decode_snapshot(data)
+            self.athletes = {athlete["id"]: athlete for athlete in snapshot["athletes"]}
+            self.frame = number
+
+    def times(self, number: int, data: bytes) -> list[tuple[float, int]] | None:
+        found = self._times.get(number)
+        if found is None:
+            if self.frame is None or number != self.frame + 1:
+                return None  # not decodable here (cannot happen while frames keep order)
+            update = wire_v2.decode_update(data, self.athletes)
+            wire.merge_update(self.athletes, {}, update)
+            self.frame = number
+            stamps = Counter(a["time"].encode() for a in update["athletes"] if a.get("time"))
+            found = [(epoch_of(stamp), count) for stamp, count in stamps.items()]
+            self._times[number] = found
+            if len(self._times) > self.size:
+                self._times.popitem(last=False)
+        return found
 
 
 class Spectator:
@@ -59,9 +97,11 @@ class Spectator:
         cache: FrameCache,
         started_at: float,
         compression: float,
+        compact: CompactTimes | None = None,
     ) -> None:
         self.totals = totals
         self.cache = cache
+        self.compact = compact
         self.window = window
         self.started_at = started_at
         self.compression = compression
@@ -69,14 +109,38 @@ class Spectator:
         self.checked = False
 
     def on_message(self, data: bytes, received: float) -> None:
+        if self.compact is not None and data and data[0] & 0x7F in (1, 2):
+            self.on_compact(data, received)
+            return
         kind = frame_type(data)
         if kind == b"snapshot":
             self.totals.snapshots += 1
+            self.totals.snapshot_bytes = max(self.totals.snapshot_bytes, len(data))
             self.last_frame = frame_number(data)
             return
         if kind != b"update":
             return
-        number = frame_number(data)
+        self.on_update(frame_number(data), data, received, None)
+
+    def on_compact(self, data: bytes, received: float) -> None:
+        assert self.compact is not None
+        kind, number = wire_v2.message_kind(data)
+        if kind == wire_v2.SNAPSHOT:
+            self.totals.snapshots += 1
+            self.totals.snapshot_bytes = max(self.totals.snapshot_bytes, len(data))
+            self.last_frame = number
+            self.compact.snapshot(number, data)
+            return
+        times = self.compact.times(number, data)  # every frame: the next one builds on it
+        if times is None:
+            self.totals.mismatches += 1
+            times = []
+        self.checked = True  # the decode is the check
+        self.on_update(number, data, received, times)
+
+    def on_update(
+        self, number: int | None, data: bytes, received: float, times: list | None
+    ) -> None:
         if number is not None and self.last_frame is not None:
             if number > self.last_frame + 1:
                 self.totals.gaps += number - self.last_frame - 1
@@ -86,7 +150,8 @@ class Spectator:
             self.last_frame = number
         if number is None or not self.window.start <= received <= self.window.end:
             return
-        times = self.cache.times(number, data)
+        if times is None:
+            times = self.cache.times(number, data)
         if not self.checked:
             self.checked = True
             self._check(data, times)
@@ -116,7 +181,10 @@ class LeanSocket(asyncio.Protocol):
     """
 
     def __init__(self, url: str, origin: str | None, totals: Totals, spectator: Spectator):
-        self.protocol = ClientProtocol(parse_uri(url), origin=origin, max_size=None)
+        subprotocols = [Subprotocol(wire_v2.SUBPROTOCOL)] if spectator.compact else None
+        self.protocol = ClientProtocol(
+            parse_uri(url), origin=origin, subprotocols=subprotocols, max_size=None
+        )
         self.totals = totals
         self.spectator = spectator
         self.transport: asyncio.Transport | None = None
@@ -193,11 +261,12 @@ async def open_all(args: argparse.Namespace, totals: Totals, window: Window):
     errors: Counter[str] = Counter()
     sockets: list[LeanSocket] = []
     cache = FrameCache()
+    compact = CompactTimes() if args.protocol == "v2" else None
 
     async def open_one(index: int) -> None:
         url = args.url[index % len(args.url)]
         target = parse_uri(url)
-        spectator = Spectator(totals, window, cache, args.started_at, args.compression)
+        spectator = Spectator(totals, window, cache, args.started_at, args.compression, compact)
         async with gate:
             try:
                 _, socket = await asyncio.wait_for(
@@ -259,6 +328,7 @@ async def main(args: argparse.Namespace) -> dict:
         "frames": totals.frames,
         "positions": totals.positions,
         "bytes": totals.bytes,
+        "snapshot_bytes": totals.snapshot_bytes,
         "snapshots": totals.snapshots,
         "gaps": totals.gaps,
         "repeats": totals.repeats,
@@ -278,6 +348,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--open-timeout", type=float, default=60.0)
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="hard stop")
     parser.add_argument("--label", default="")
+    parser.add_argument("--protocol", choices=["v1", "v2"], default="v1", help="v2: raceweb.v2")
     return parser.parse_args(argv)
 
 

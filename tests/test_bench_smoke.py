@@ -2,7 +2,8 @@
 
 `python bench/run.py --smoke` starts daphne, the relay, the load generator, the bare
 baseline and spectator processes against the real RabbitMQ and PostgreSQL, and must
-produce a table and a JSON file in which positions reached the spectators without gaps.
+produce a table and a JSON file in which positions reached the spectators without gaps,
+on both spectator protocols (v1 JSON, raceweb.v2).
 """
 
 import hashlib
@@ -42,11 +43,11 @@ def test_smoke_run_delivers_positions_without_gaps(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert table[0].split("|")[1].strip() == "scen" and len(table) == 3, result.stdout
+    assert table[0].split("|")[1].strip() == "scen" and len(table) == 4, result.stdout
 
     payload = json.loads(output.read_text())
     rows = {row["server"]: row for row in payload["rows"]}
-    assert set(rows) == {"bare", "raceweb"}
+    assert set(rows) == {"bare", "raceweb", "raceweb-v2"}
     for row in rows.values():
         assert row["connected"] == row["spectators"] > 0
         assert row["frames"] > 0 and row["positions"] > 0, row
@@ -54,4 +55,7 @@ def test_smoke_run_delivers_positions_without_gaps(tmp_path):
         assert row["mismatches"] == 0, "the quick frame scan disagreed with json.loads"
         assert 0 <= row["p50_ms"] <= row["p99_ms"]
         assert {p["name"] for p in row["processes"]} >= {"relay", "loadgen"}
-    assert rows["raceweb"]["ratio_to_bare"] > 0
+    assert rows["raceweb"]["ratio_to_bare"] > 0 and rows["raceweb-v2"]["ratio_to_bare"] > 0
+    # the same positions in fewer bytes: raceweb.v2 (binary deltas) against v1 JSON
+    assert rows["raceweb-v2"]["bytes_per_position"] < rows["raceweb"]["bytes_per_position"] / 2
+    assert rows["raceweb-v2"]["snapshot_kib"] < rows["raceweb"]["snapshot_kib"]

@@ -194,3 +194,46 @@ def test_page_survives_a_server_restart_and_resumes(server, open_page):
         lambda: page.evaluate(f"raceweb.state.athletes.get({leader}).distance_m") > before,
         "the leader to move on",
     )
+
+
+AGREEMENT = """async () => {
+  const { FrameSocket, socketUrl } = await import("raceweb/connection.js");
+  const { RaceState } = await import("raceweb/state.js");
+  const canonical = (state) => JSON.stringify([...state.athletes.values()]
+    .sort((a, b) => a.id - b.id)
+    .map((a) => Object.fromEntries(Object.keys(a).sort().map((k) => [k, a[k]]))));
+  const seen = { v1: {}, v2: {}, protocol: raceweb.socket.socket.protocol };
+  const page = raceweb.socket.onFrame;
+  raceweb.socket.onFrame = (msg) => { page(msg); seen.v2[msg.frame] = canonical(raceweb.state); };
+  const tool = new RaceState();  // the v1 tool: JSON frames, the same merge
+  new FrameSocket(socketUrl(document.location.pathname.replace("/races/", "/ws/races/")), {
+    onSnapshot: (msg) => tool.applySnapshot(msg),
+    onFrame: (msg) => { tool.applyUpdate(msg); seen.v1[msg.frame] = canonical(tool); },
+  }).start();
+  window.agreement = seen;
+}"""
+
+
+def test_a_v2_page_and_a_v1_tool_agree_on_every_athlete_after_every_frame(server, open_page):
+    page = open_page()
+    page.wait_for_selector("#connection[data-state='live']", timeout=DEADLINE_S * 1000)
+    page.evaluate(AGREEMENT)
+
+    def common() -> list[str]:
+        return page.evaluate("Object.keys(agreement.v1).filter((frame) => frame in agreement.v2)")
+
+    wait_until(page, lambda: len(common()) >= 20, "20 frames seen by both")
+    assert page.evaluate("agreement.protocol") == "raceweb.v2"
+    differing = page.evaluate(
+        "Object.keys(agreement.v1).filter((f) => f in agreement.v2 && "
+        "agreement.v1[f] !== agreement.v2[f])"
+    )
+    assert differing == []
+    assert page.evaluate("raceweb.state.athletes.size") == ATHLETES
+
+
+def test_the_json_protocol_page_still_follows_the_race(server, open_page):
+    page = open_page(f"/races/{SLUG}/?protocol=v1")
+    page.wait_for_selector("#connection[data-state='live']", timeout=DEADLINE_S * 1000)
+    assert page.evaluate("raceweb.socket.socket.protocol") == ""
+    wait_until(page, lambda: running_athletes(page) >= ATHLETES // 2, "athletes running")

@@ -53,15 +53,21 @@ class Spectator:
     """One socket as a hub sees it: how to write to it, and its backlog while it catches
     up."""
 
-    __slots__ = ("backlog", "direct", "race", "send")
+    __slots__ = ("backlog", "compact", "direct", "race", "send")
 
-    def __init__(self, send: Send, race: str | None = None) -> None:
+    def __init__(self, send: Send, race: str | None = None, *, compact: bool = False) -> None:
         self.send = send
+        self.compact = compact  # asked for `raceweb.v2`: gets a message's compact form
         self.direct = direct_writer(send)  # daphne: framed once, one send() per socket
         self.race = race  # seed sockets: the exchange name they follow, or None for all
         self.backlog: list[Outgoing] | None = None
 
+    def form(self, message: Outgoing) -> Outgoing:
+        """The message in this socket's protocol."""
+        return message.compact if self.compact and message.compact is not None else message
+
     async def put(self, message: Outgoing) -> None:
+        message = self.form(message)
         if self.direct is None or not self.direct(message):
             await self.send(message.asgi)
 
@@ -138,8 +144,9 @@ class GroupHub:
                 handed += 1
                 continue
             try:
-                if spectator.direct is None or not spectator.direct(message):
-                    await spectator.send(message.asgi)
+                form = spectator.form(message)
+                if spectator.direct is None or not spectator.direct(form):
+                    await spectator.send(form.asgi)
             except SlowClient as error:  # dropped; its own task leaves the hub
                 logger.info("%s: dropped a spectator that stopped reading (%s)", self.group, error)
                 metrics.websocket_error(self.endpoint, "slow_client")

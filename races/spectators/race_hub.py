@@ -4,7 +4,11 @@ The hub keeps the race's current state (the snapshot, merged from the frames wit
 `races.wire.merge_update`), a ring of recent frames for resuming clients, and the
 process's sockets of that race (the fan-out machinery is `races.spectators.hub`). A frame
 arrives already serialized by the relay: the hub parses it once (to keep its state) and
-writes the same text to every socket.
+writes the same text to every socket. It also encodes the frame once in the compact
+protocol (`races.wire_v2`), against its state at the frame before, for the sockets that
+asked for `raceweb.v2`: every socket of either protocol is handed one shared message.
+A frame that arrives while no socket of the process speaks v2 is not encoded (its v2
+readers, if any join later and resume through it, get its JSON, which they read too).
 
 Gaps: the relay stores a frame before sending it, so when a frame number is skipped
 (channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
@@ -20,7 +24,7 @@ from collections import deque
 
 from channels.db import database_sync_to_async
 
-from races import wire
+from races import wire, wire_v2
 from races.operations import metrics
 from races.spectators import snapshots
 from races.spectators.hub import RING_FRAMES, GroupHub, Spectator, get_hub, text_message
@@ -76,7 +80,8 @@ class RaceHub(GroupHub):
             race, course = self.race, self.course
             snapshot = wire.snapshot_message(self.frame, race, course, self.athletes.values())
             text = wire.dumps(snapshot)
-            self._snapshot = (self.frame, text_message(text))
+            compact = Outgoing(wire_v2.encode_snapshot(snapshot))
+            self._snapshot = (self.frame, Outgoing(text, compact))
             metrics.observe_snapshot(len(text.encode()), time.perf_counter() - began)
         return self._snapshot[1]
 
@@ -122,9 +127,12 @@ class RaceHub(GroupHub):
         if frame == self.frame + 1:
             text = message["text"]
             update = json.loads(text)
+            compact = None
+            if any(spectator.compact for spectator in self.spectators):
+                compact = Outgoing(wire_v2.encode_update(self.athletes, update))  # before merging
             wire.merge_update(self.athletes, self.race, update)
             self.frame = frame
-            outgoing = text_message(text)
+            outgoing = Outgoing(text, compact)
             self.ring.append((frame, outgoing))
             handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
             due = message.get("due")  # when this frame's positions were due (the relay's)

@@ -47,22 +47,32 @@ _WRITE_ERROR = metrics.SOCKET_WRITER_FALLBACKS.labels("write_error")
 
 
 class Outgoing:
-    """One text message for many sockets: the ASGI message and, once asked for, its
-    WebSocket frame."""
+    """One message for many sockets: the ASGI message and, once asked for, its WebSocket
+    frame. Text (v1 JSON) or bytes (`raceweb.v2`); `compact` is the same message in v2
+    for the sockets that asked for it (None: they get this one)."""
 
-    __slots__ = ("_frame", "asgi")
+    __slots__ = ("_frame", "asgi", "compact")
 
-    def __init__(self, text: str) -> None:
-        self.asgi = {"type": "websocket.send", "text": text}
+    def __init__(self, payload: str | bytes, compact: Outgoing | None = None) -> None:
+        key = "bytes" if isinstance(payload, bytes) else "text"
+        self.asgi = {"type": "websocket.send", key: payload}
+        self.compact = compact
         self._frame: bytes | None = None
 
     @property
     def text(self) -> str:
         return self.asgi["text"]
 
+    @property
+    def binary(self) -> bool:
+        return "bytes" in self.asgi
+
+    def payload(self) -> bytes:
+        return self.asgi["bytes"] if self.binary else self.asgi["text"].encode()
+
     def frame(self) -> bytes:
         if self._frame is None:
-            prepared = lookup(_PREPARED_MESSAGE)(self.text.encode(), False, False, False)
+            prepared = lookup(_PREPARED_MESSAGE)(self.payload(), self.binary, False, False)
             self._frame = prepared.payloadHybi
         return self._frame
 

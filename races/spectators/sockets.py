@@ -28,7 +28,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 
-from races import wire
+from races import wire, wire_v2
 from races.operations import metrics
 from races.spectators import hub as hubs
 from races.spectators import race_hub, snapshots
@@ -103,7 +103,7 @@ class Socket:
             metrics.websocket_error(self.endpoint, "origin")
             await send({"type": "websocket.close", "code": 403})
             return
-        await send({"type": "websocket.accept"})
+        await send(self.accept(scope))
         metrics.websocket_connected(self.endpoint)
         try:
             await self.serve(scope, receive, send)
@@ -123,6 +123,9 @@ class Socket:
         finally:
             metrics.websocket_disconnected(self.endpoint)
 
+    def accept(self, scope: dict) -> dict:
+        return {"type": "websocket.accept"}
+
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         raise NotImplementedError
 
@@ -138,12 +141,20 @@ class Socket:
 
 
 class RaceSocket(Socket):
+    """`raceweb.v2` among the client's subprotocols: snapshots and updates in the compact
+    binary form (`races.wire_v2`); race notices and pong stay JSON text. Otherwise v1."""
+
     endpoint = "race"
+
+    def accept(self, scope: dict) -> dict:
+        if compact_asked(scope):
+            return {"type": "websocket.accept", "subprotocol": wire_v2.SUBPROTOCOL}
+        return {"type": "websocket.accept"}
 
     async def serve(self, scope: dict, receive: Any, send: Any) -> None:
         slug = scope["url_route"]["kwargs"]["slug"]
         hub = await race_hub.race_hub(slug)
-        spectator = hubs.Spectator(send)
+        spectator = hubs.Spectator(send, compact=compact_asked(scope))
         try:
             await hub.join(spectator, _frame_number(query_param(scope, "resume")))
             async for message in self.messages(receive):
@@ -203,6 +214,10 @@ class SeedSocket(Socket):
                     raise BadMessage("binary or oversized message")
         finally:
             hub.leave(spectator)
+
+
+def compact_asked(scope: dict) -> bool:
+    return wire_v2.SUBPROTOCOL in (scope.get("subprotocols") or ())
 
 
 def _frame_number(value: str | None) -> int | None:

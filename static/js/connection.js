@@ -10,6 +10,8 @@
 // - A ping every few seconds; a socket that stays silent past the deadline is closed
 //   and reconnected (a half-open TCP connection never reports itself).
 
+import { SNAPSHOT, SUBPROTOCOL, decodeSnapshot, decodeUpdate, messageHead, unpack } from "raceweb/wire-v2.js";
+
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
 const PING_EVERY_MS = 10000;
@@ -30,6 +32,14 @@ export function socketUrl(path, location = window.location) {
   return `${scheme}//${location.host}${path}`;
 }
 
+/** A binary `raceweb.v2` message: a decoded snapshot, or an update left encoded until it is
+ * applied (its numbers are differences to the frame before). */
+function compactMessage(bytes) {
+  const head = messageHead(bytes);
+  if (head.kind === SNAPSHOT) return decodeSnapshot(bytes);
+  return { type: "update", frame: head.frame, compact: bytes };
+}
+
 export class FrameSocket {
   /**
    * @param {string} url
@@ -39,9 +49,12 @@ export class FrameSocket {
    * @param {(msg: object) => void} [handlers.onOther] unnumbered messages other than pong
    * @param {(state: string, detail: object) => void} [handlers.onState]
    *   connecting | live | reconnecting | closed
+   * @param {() => Map<number, object>} [handlers.compact] ask for `raceweb.v2`; gives
+   *   the athletes the page holds (a v2 update is decoded against them when applied)
    */
-  constructor(url, { onSnapshot, onFrame, onOther = () => {}, onState = () => {} }) {
+  constructor(url, { onSnapshot, onFrame, onOther = () => {}, onState = () => {}, compact = null }) {
     this.url = url;
+    this.compact = compact;
     this.onSnapshot = onSnapshot;
     this.onFrame = onFrame;
     this.onOther = onOther;
@@ -77,10 +90,13 @@ export class FrameSocket {
     this.setState(this.stats.connects ? "reconnecting" : "connecting", { attempt: this.attempt });
     // Resuming in the URL spares the server a full snapshot when it still has the frames.
     const resume = this.lastFrame == null ? "" : `${this.url.includes("?") ? "&" : "?"}resume=${this.lastFrame}`;
-    const socket = new WebSocket(this.url + resume);
+    const socket = this.compact
+      ? new WebSocket(this.url + resume, [SUBPROTOCOL])
+      : new WebSocket(this.url + resume);
+    socket.binaryType = "arraybuffer";
     this.socket = socket;
     socket.addEventListener("open", () => this.opened(socket));
-    socket.addEventListener("message", (event) => this.received(socket, event));
+    socket.addEventListener("message", (event) => this.arrived(socket, event));
     socket.addEventListener("close", (event) => this.closed(socket, event));
   }
 
@@ -95,14 +111,27 @@ export class FrameSocket {
     this.pingTimer = setInterval(() => this.keepAlive(socket), PING_EVERY_MS);
   }
 
-  received(socket, event) {
+  /** raceweb.v2 messages are inflated asynchronously: every message waits its turn. */
+  arrived(socket, event) {
     if (socket !== this.socket) return;
     const at = performance.now();
     this.lastHeard = at;
     this.attempt = 0; // the server talks: the next failure starts the backoff afresh
+    if (typeof event.data === "string" && this.inbox === undefined) {
+      this.received(socket, event.data, event.data, at);
+      return;
+    }
+    const data = typeof event.data === "string" ? event.data : unpack(new Uint8Array(event.data));
+    this.inbox = (this.inbox ?? Promise.resolve())
+      .then(async () => this.received(socket, await data, event.data, at))
+      .catch(() => {}); // a message that does not inflate is dropped like bad JSON
+  }
+
+  received(socket, data, raw, at) {
+    if (socket !== this.socket) return;
     let msg;
     try {
-      msg = JSON.parse(event.data);
+      msg = typeof data === "string" ? JSON.parse(data) : compactMessage(data);
     } catch {
       return;
     }
@@ -112,7 +141,7 @@ export class FrameSocket {
       this.resumeAskedFor = null;
       this.stats.snapshots += 1;
       msg.receivedAt = at;
-      msg.bytes = event.data.length;
+      msg.bytes = raw.length ?? raw.byteLength;
       this.markLive();
       this.onSnapshot(msg);
       return;
@@ -128,6 +157,14 @@ export class FrameSocket {
     if (msg.frame > this.lastFrame + 1) {
       this.askAgain();
       return;
+    }
+    if (msg.compact) {
+      try {
+        msg = decodeUpdate(msg.compact, this.compact());
+      } catch {
+        this.askAgain(); // does not fit what the page holds: the server resends or snapshots
+        return;
+      }
     }
     this.lastFrame = msg.frame;
     this.resumeAskedFor = null;

@@ -296,7 +296,10 @@ function animate(now) {
   requestAnimationFrame(animate);
 }
 
+// The compact protocol (raceweb.v2) unless the address asks for the JSON one (?protocol=v1).
+const compact = new URLSearchParams(window.location.search).get("protocol") !== "v1";
 const socket = new FrameSocket(socketUrl(config.socket_path), {
+  compact: compact ? () => state.athletes : null,
   onSnapshot,
   onFrame,
   onOther,
