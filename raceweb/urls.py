@@ -12,5 +12,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
+    path("", include("races.history.urls")),
     path("", include("races.spectators.urls")),
 ]
