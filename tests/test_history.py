@@ -5,17 +5,13 @@ One simulated race is run through the relay core (in process, in-memory layer) o
 module; every test reads its stored history.
 """
 
-import asyncio
-import copy
 import csv
 import io
-import itertools
-import json
 
 import gpxpy
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import channel_layers, get_channel_layer
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers
 from django.test import Client
 
 from races.models import Position, Race
@@ -23,8 +19,8 @@ from races.organizer import lifecycle
 from races.relay import embedded
 from races.relay.core import RelayCore
 from races.simulation.driver import simulation_for
-from races.spectators import snapshots
 from tests.factories import EventFeed, started_race
+from tests.history_support import run_to_the_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,35 +35,11 @@ def fresh_layer():
     embedded.stop()
 
 
-async def run_live(race: Race, batches: list[list[dict]], keep: set[int]) -> dict[int, dict]:
-    """Feed each batch as one relay frame; what a spectator held after the frames in `keep`."""
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(race.group_name, channel)
-    core = RelayCore(frames_per_second=50)
-    # A spectator who joined before the start: the snapshot, then every update merged.
-    snapshot = await sync_to_async(snapshots.read_snapshot)(race.slug)
-    held = {a["id"]: a for a in snapshot["athletes"]}
-    seen: dict[int, dict] = {}
-    for number, events in enumerate(batches):
-        core.ingest(race.slug, events)
-        await core.flush(core.feeds[race.slug])
-        message = await asyncio.wait_for(layer.receive(channel), 5.0)
-        update = json.loads(message["text"])
-        for athlete in update["athletes"]:
-            held[athlete["id"]].update(copy.deepcopy(athlete))
-        if number in keep:
-            seen[number] = copy.deepcopy(held)
-    return seen
-
-
 def test_the_leaderboard_at_an_instant_is_what_live_frames_showed_then():
     race = started_race(athletes=25, tick_seconds=120.0)
     simulation = simulation_for(race)
-    ticks = list(range(-1, simulation.last_tick + 1))
-    batches = [simulation.events(a, b) for a, b in itertools.pairwise(ticks)]
-    keep = {t for t in CHECKED_TICKS if t <= simulation.last_tick}  # batch i ends at tick i
-    seen = async_to_sync(run_live)(race, batches, keep)
+    keep = {t for t in CHECKED_TICKS if t <= simulation.last_tick}
+    seen = run_to_the_end(race, keep)
     race.refresh_from_db()
     assert race.status == Race.Status.FINISHED
     client = Client()
