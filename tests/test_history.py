@@ -146,3 +146,28 @@ def test_an_unknown_race_or_bib_is_a_404():
     assert client.get("/api/races/nope/leaderboard?at=10").status_code == 404
     race = started_race(athletes=1)
     assert client.get(f"/api/races/{race.slug}/athletes/999/track.gpx").status_code == 404
+
+
+def test_analysis_of_two_athletes_per_leg_and_against_the_winner():
+    race, feed = finished_with_dnf_and_dns()
+    first, second, quitter, _absent = feed.athletes
+    client = Client()
+    url = f"/api/races/{race.slug}/analysis"
+    duel = client.get(url, {"bib": second.bib, "vs": first.bib}).json()
+    assert duel["versus"]["bib"] == first.bib
+    # The second runs at 3 m/s, the first at 4: every leg after the first loses time.
+    for leg in duel["legs"][1:]:
+        expected = leg["leg_m"] / 4.0 - leg["leg_m"] / 3.0
+        assert leg["gained_s"] == pytest.approx(expected, abs=0.5)
+    assert sum(leg["gained_s"] for leg in duel["legs"]) == pytest.approx(
+        duel["versus"]["finish_s"] - duel["athlete"]["finish_s"], abs=0.5
+    )
+    assert duel["athlete"]["moving_s"] > 0 and duel["athlete"]["series"]
+    winner = client.get(url, {"bib": quitter.bib}).json()
+    assert winner["versus"]["bib"] == first.bib  # the winner by default
+    assert winner["athlete"]["status"] == "dnf"
+    assert client.get(url).status_code == 400
+    assert client.get(url, {"bib": "nobody"}).status_code == 404
+    page = client.get(f"/races/{race.slug}/analysis/", {"bib": second.bib, "vs": first.bib})
+    assert page.status_code == 200 and b"chart-gained" in page.content
+    assert client.get(f"/races/{race.slug}/analysis/", {"bib": "zzz"}).status_code == 404

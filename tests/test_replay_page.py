@@ -129,3 +129,14 @@ def test_the_results_page(open_page, finished_race, live_server):
     assert genders and set(genders) == {"female"} and len(genders) < 25
     assert page.locator("#results tbody tr").nth(0).locator("td").nth(1).text_content() == "1"
     screenshot(page, "results-women.png")
+
+
+def test_the_analysis_page(open_page, finished_race, live_server):
+    page = open_page()
+    second = finished_race.live_athletes.get(state__rank=2).state["bib"]
+    page.goto(live_server.url + f"/races/{finished_race.slug}/results/")
+    with page.expect_navigation():
+        page.locator(f'#results tr[data-bib="{second}"] a', has_text="Analysis").click()
+    assert page.locator("#chart-gained rect").count() == 3  # two checkpoints and the finish
+    assert page.locator("#chart-distance polyline").count() == 2
+    screenshot(page, "analysis.png")

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from races.history import exports, timeline
+from races.history import analysis, exports, timeline
 from races.history.results import race_results
 from races.models import Athlete, Race
 from races.spectators import api as live_api
@@ -85,3 +85,16 @@ def athlete_gpx(request: HttpRequest, slug: str, bib: str) -> HttpResponse:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in bib)
     response["Content-Disposition"] = f'attachment; filename="{slug}-{safe}.gpx"'
     return response
+
+
+@require_GET
+def athlete_analysis(request: HttpRequest, slug: str) -> HttpResponse:
+    race = live_api.find_race(slug)
+    if race is None:
+        return error(404, f"no race {slug!r}")
+    if not request.GET.get("bib"):
+        return error(400, "bib is required: the athlete to analyse (vs: whom to compare with)")
+    document = analysis.compare(race, request.GET["bib"], request.GET.get("vs") or None)
+    if document is None:
+        return error(404, "no athlete with that bib (or vs bib) in this race")
+    return JsonResponse(document)

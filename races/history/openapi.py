@@ -131,3 +131,20 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
 )
 def results_csv(request: HttpRequest, slug: str) -> HttpResponse:
     return history_api.results_csv(request, slug)
+
+
+@api.get(
+    f"/races/{SLUG}/analysis",
+    response=CHECKED,
+    summary="One athlete against another (or the winner): legs, time gained, moving time",
+    description=(
+        "Per leg: time, pace, time gained (+) or lost (-) against `vs` (default: the "
+        "winner). Moving and stopped time; climbing and descending speed in vertical "
+        "metres per hour; a thinned distance-over-time series."
+    ),
+    tags=["results"],
+)
+def athlete_analysis(
+    request: HttpRequest, slug: str, bib: str | None = None, vs: str | None = None
+) -> HttpResponse:
+    return history_api.athlete_analysis(request, slug)

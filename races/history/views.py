@@ -1,10 +1,12 @@
-"""The results page: overall, or one gender or category, with splits and exports."""
+"""The results page (overall, a gender, a category) and the post-race analysis page."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from races import wire
+from races.history import analysis, charts
 from races.history.exports import clock_text
 from races.history.results import race_results
 from races.models import Race
@@ -47,3 +49,49 @@ def results_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _pace(seconds: float | None) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}/km" if seconds else ""
+
+
+def analysis_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """One athlete against another (or the winner): legs, gains, moving time, charts."""
+    race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
+    athletes = list(race.athletes.order_by("bib").values_list("bib", "name"))
+    athletes.sort(key=lambda a: wire.bib_order(a[0]))
+    bib = request.GET.get("bib") or (athletes[0][0] if athletes else "")
+    versus = request.GET.get("vs") or None
+    document = analysis.compare(race, bib, versus) if athletes else None
+    if document is None:
+        raise Http404(f"no athlete with bib {bib!r} or {versus!r} in this race")
+    me, other = document["athlete"], document["versus"]
+    return render(
+        request,
+        "races/analysis.html",
+        {
+            "race": race,
+            "athletes": athletes,
+            "bib": bib,
+            "vs": versus or "",
+            "doc": document,
+            "me": me,
+            "other": other,
+            "legs": [
+                {
+                    **leg,
+                    "leg_text": clock_text(leg["leg_s"]),
+                    "other_text": clock_text(leg["other_leg_s"]),
+                    "pace_text": _pace(leg["leg_pace_s_per_km"]),
+                }
+                for leg in document["legs"]
+            ],
+            "gained": charts.gained_bars(document["legs"]),
+            "paces": charts.pace_bars(me["splits"], other["splits"]),
+            "lines": charts.distance_lines(me["series"], other["series"]),
+            "texts": {
+                card: {
+                    "moving": clock_text(data["moving_s"]),
+                    "stopped": clock_text(data["stopped_s"]),
+                    "finish": clock_text(data["finish_s"]),
+                }
+                for card, data in (("me", me), ("other", other))
+            },
+        },
+    )
