@@ -1,8 +1,8 @@
 """History: the leaderboard at any instant equals what live frames showed then; results,
 CSV and GPX of a race with finishers, DNF and DNS.
 
-One simulated race is run through the relay core (in process, in-memory layer) once per
-module; every test reads its stored history.
+The simulated race is the VTR classic, a loop (start and finish 21 m apart), run tick by
+tick through the relay core (in process, in-memory layer), as the live frames were.
 """
 
 import csv

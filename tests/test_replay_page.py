@@ -7,8 +7,10 @@ answered by the test with the race's real stored snapshot (Playwright WebSocket 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connection
 
 from harness.waiting import wait_until as poll_until
 from races.spectators import snapshots
@@ -31,34 +33,48 @@ def board_bibs(page, count: int = 5) -> list[str]:
     )
 
 
+def run_in_thread(race) -> None:
+    try:
+        run_to_the_end(race)
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def finished_race():
     race = started_race(athletes=25, tick_seconds=120.0)
-    run_to_the_end(race)
+    # Playwright's loop runs in this thread (module-scoped browser): the relay runs in another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run_in_thread, race).result()
     race.refresh_from_db()
     return race
 
 
-@pytest.fixture
-def open_page(live_server, finished_race):
-    snapshot = json.dumps(snapshots.read_snapshot(finished_race.slug))
+@pytest.fixture(scope="module")
+def browser():
     with chromium() as browser:
-        pages = []
+        yield browser
 
-        def open_(hash: str = ""):
-            page = browser.new_page(viewport=DESKTOP)
-            page.errors = []
-            page.on("pageerror", lambda error: page.errors.append(str(error)))
-            block_tiles(page)
-            page.route_web_socket("**/ws/races/**", lambda ws: ws.send(snapshot))
-            page.goto(live_server.url + finished_race.get_absolute_url() + hash)
-            pages.append(page)
-            return page
 
-        yield open_
-        for page in pages:
-            assert page.errors == [], page.errors
-            page.close()
+@pytest.fixture
+def open_page(browser, live_server, finished_race):
+    snapshot = json.dumps(snapshots.read_snapshot(finished_race.slug))
+    pages = []
+
+    def open_(hash: str = ""):
+        page = browser.new_page(viewport=DESKTOP)
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        block_tiles(page)
+        page.route_web_socket("**/ws/races/**", lambda ws: ws.send(snapshot))
+        page.goto(live_server.url + finished_race.get_absolute_url() + hash)
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        assert page.errors == [], page.errors
+        page.close()
 
 
 def test_replay_drag_play_follow_and_back_to_live(open_page, finished_race, client):
