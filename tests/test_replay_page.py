@@ -14,7 +14,7 @@ from django.db import connection
 
 from harness.waiting import wait_until as poll_until
 from races.spectators import snapshots
-from tests.browser_support import DESKTOP, block_tiles, chromium, screenshot
+from tests.browser_support import DESKTOP, PHONE, block_tiles, chromium, screenshot
 from tests.factories import started_race
 from tests.history_support import run_to_the_end
 
@@ -61,8 +61,8 @@ def open_page(browser, live_server, finished_race):
     snapshot = json.dumps(snapshots.read_snapshot(finished_race.slug))
     pages = []
 
-    def open_(hash: str = ""):
-        page = browser.new_page(viewport=DESKTOP)
+    def open_(hash: str = "", viewport=DESKTOP):
+        page = browser.new_page(viewport=viewport)
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         block_tiles(page)
@@ -125,11 +125,13 @@ def test_replay_drag_play_follow_and_back_to_live(open_page, finished_race, clie
     assert "t=" not in page.evaluate("location.hash")
 
 
-def test_a_replay_link_opens_at_its_time(open_page):
-    page = open_page("#t=1800")
+def test_a_replay_link_opens_at_its_time_on_a_phone(open_page):
+    page = open_page("#t=1800&bib=3", viewport=PHONE)
     wait_until(page, lambda: page.evaluate("raceweb.replay.fetched") >= 1, "the linked instant")
     assert page.evaluate("raceweb.replay.t") == 1800
     assert page.text_content('[data-replay="time"]') == "0:30:00"
+    wait_until(page, lambda: "bib=3" in page.evaluate("location.hash"), "the followed athlete")
+    screenshot(page, "replay-phone.png")
 
 
 def test_the_results_page(open_page, finished_race, live_server):
