@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_prometheus",
+    "ninja",  # serves /api/docs' Swagger UI from its own static files (no CDN)
     "races",
 ]
 

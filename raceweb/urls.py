@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from races.history.openapi import api
 from races.operations import health
 
 admin.site.site_header = "RaceWeb organizers"
@@ -13,5 +14,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
     path("", include("races.organizer.urls")),
+    path("api/", api.urls),  # every JSON endpoint, with its OpenAPI schema (/api/openapi.json)
+    path("", include("races.history.urls")),
     path("", include("races.spectators.urls")),
 ]

@@ -109,8 +109,15 @@ class RaceSimulation:
         """The tick an event was published for, read back from its ``seq``."""
         return seq // (len(self.athletes) * self._slots)
 
-    def events(self, after_tick: int, upto_tick: int) -> list[dict[str, Any]]:
-        """Events of the ticks in ``(after_tick, upto_tick]``, ordered by ``seq``."""
+    def events(
+        self, after_tick: int, upto_tick: int, *, every_tick: bool = False
+    ) -> list[dict[str, Any]]:
+        """Events of the ticks in ``(after_tick, upto_tick]``, ordered by ``seq``.
+
+        Milestones (start, checkpoints, finish, DNF) of every tick are always there; the
+        running positions only of ``upto_tick``, unless ``every_tick`` asks for those of
+        each tick (a worker that fell behind: replay and analysis want every position).
+        """
         upto_tick = min(upto_tick, self.last_tick)
         if upto_tick <= after_tick:
             return []
@@ -124,8 +131,10 @@ class RaceSimulation:
             ]
         milestones.sort(key=lambda m: m.seq)
         out = [self._milestone_event(m) for m in milestones]
-        if upto_tick > 0:
-            out = _merge_by_seq(out, self._running(upto_tick))
+        first = max(after_tick + 1, 1) if every_tick else upto_tick
+        for tick in range(first, upto_tick + 1):
+            if tick > 0:
+                out = _merge_by_seq(out, self._running(tick))
         return out
 
     def _milestones(self, lo_s: float, hi_s: float) -> list[_Milestone]:

@@ -189,6 +189,11 @@ WORKER_TICK_OVERRUNS = Counter(
     "raceweb_worker_tick_overruns_total",
     "Ticks that took longer than the wall time between two ticks.",
 )
+WORKER_LATE_TICKS = Counter(
+    "raceweb_worker_late_ticks_total",
+    "Ticks published after the next one was due (a worker that fell behind catches up).",
+    ["race"],
+)
 WORKER_TICK_OVERRUN_SECONDS = Counter(
     "raceweb_worker_tick_overrun_seconds_total",
     "Time by which ticks overran the wall time between two ticks, summed.",
@@ -201,6 +206,7 @@ RACE_LABELLED = (
     RELAY_POSITIONS_DEDUPLICATED,
     RELAY_LAG_SECONDS,
     WORKER_POSITIONS_PUBLISHED,
+    WORKER_LATE_TICKS,
 )
 
 
@@ -345,6 +351,10 @@ def relay_lag(race: str, due_time: float, now: float | None = None) -> None:
 # --- recording helpers: worker ------------------------------------------------------
 def positions_published(race: str, positions: int) -> None:
     WORKER_POSITIONS_PUBLISHED.labels(race_series.touch(race)).inc(positions)
+
+
+def ticks_published_late(race: str, ticks: int) -> None:
+    WORKER_LATE_TICKS.labels(race_series.touch(race)).inc(ticks)
 
 
 def tick_finished(duration_s: float, budget_s: float) -> None:

@@ -21,8 +21,7 @@ from django.utils import timezone
 
 from races.models import AthleteDecision, LiveAthlete, LiveRace, Race
 from races.relay import bulk_sql
-from races.relay.athlete_state import AthleteSpec, CheckpointSpec
-from races.relay.course_line import CourseLine
+from races.relay.race_setup import new_race_state
 from races.relay.race_state import Fix, RaceState
 
 
@@ -60,18 +59,7 @@ def load_race(slug: str) -> LoadedRace:
     race = Race.objects.select_related("course").filter(slug=slug).first()
     if race is None:
         raise UnknownRace(slug)
-    course = getattr(race, "course", None)
-    athletes = [
-        AthleteSpec(a.pk, a.bib, a.name, a.gender, a.category) for a in race.athletes.order_by("pk")
-    ]
-    checkpoints = [CheckpointSpec(cp.name, cp.distance_m, cp.kind) for cp in race.checkpoints.all()]
-    state = RaceState(
-        length_m=course.length_m if course else 0.0,
-        checkpoints=checkpoints,
-        athletes=athletes,
-        start_time=race.started_at,
-        course=CourseLine(course.points) if course and course.points else None,
-    )
+    state = new_race_state(race)
     for live in LiveAthlete.objects.filter(race=race).only("state", "seq"):
         state.restore(live.state, live.seq)
     reconcile_decisions(race, state)

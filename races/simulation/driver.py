@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 # Even when ticks are far apart, check for Stop this often; refresh the heartbeat this often.
 MAX_IDLE_S = 1.0
 HEARTBEAT_S = 1.0
+# A worker that fell behind publishes the ticks it missed, every one, in batches of this
+# many (a batch is computed and confirmed at once; 1,000 athletes x 50 ticks ~ 50,000
+# events, a few MB): late rather than never, and never a hole in the stored history.
+CATCH_UP_BATCH_TICKS = 50
 _CACHE_SIZE = 8
 _cache: OrderedDict[tuple[int, int], RaceSimulation] = OrderedDict()
 
@@ -173,8 +177,12 @@ def run_segment(
         clock_s = race_seconds(race.started_at, timezone.now(), race.time_compression)
         due = min(tick_at(clock_s, race.tick_seconds), simulation.last_tick)
         if due > published:
-            _publish_ticks(race, simulation, publisher, published, due)
-            published = due
+            published = _publish_ticks(
+                race, simulation, publisher, published, due,
+                still=lambda: still_mine(race_id, generation, owner),
+            )  # fmt: skip
+            if published < due:
+                return Outcome.STOPPED  # stopped or taken over while catching up
             if published >= simulation.last_tick:
                 return _complete(race, generation, owner, published)
         remaining = stop_at - time.monotonic()
@@ -190,16 +198,36 @@ def run_segment(
 
 
 def _publish_ticks(
-    race: Race, simulation: RaceSimulation, publisher: Publisher, after: int, upto: int
-) -> None:
-    began = time.monotonic()
-    events = simulation.events(after, upto)
-    computed = time.monotonic()
-    publisher.publish(race.exchange_name, events)
-    done = time.monotonic()
-    metrics.WORKER_PUBLISH_CONFIRM_SECONDS.observe(done - computed)
-    metrics.positions_published(race.slug, len(events))
-    metrics.tick_finished(done - began, race.tick_seconds / race.time_compression)
+    race: Race,
+    simulation: RaceSimulation,
+    publisher: Publisher,
+    after: int,
+    upto: int,
+    still: Callable[[], bool],
+) -> int:
+    """Publish ticks ``(after, upto]`` with the running positions of each, oldest first.
+
+    Every batch goes out at once, without waiting for the clock (they are all due), so a
+    late worker is back on the race clock as soon as it can publish; ticks other than the
+    one due now are counted as late (``raceweb_worker_late_ticks_total``). Between two
+    batches it checks that the race is still its to publish (``still``); returns the last
+    tick published.
+    """
+    if upto - after > 1:
+        metrics.ticks_published_late(race.slug, upto - after - 1)
+    for start in range(after, upto, CATCH_UP_BATCH_TICKS):
+        if start > after and not still():
+            return start
+        end = min(start + CATCH_UP_BATCH_TICKS, upto)
+        began = time.monotonic()
+        events = simulation.events(start, end, every_tick=True)
+        computed = time.monotonic()
+        publisher.publish(race.exchange_name, events)
+        done = time.monotonic()
+        metrics.WORKER_PUBLISH_CONFIRM_SECONDS.observe(done - computed)
+        metrics.positions_published(race.slug, len(events))
+        metrics.tick_finished(done - began, race.tick_seconds / race.time_compression)
+    return upto
 
 
 def _complete(race: Race, generation: int, owner: str, tick: int) -> Outcome:

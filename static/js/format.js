@@ -50,6 +50,7 @@ export const RACE_STATUS_LABELS = {
   running: "Live",
   finished: "Finished",
   stopped: "Stopped",
+  replay: "Replay",
 };
 
 /** Lower case, accents removed: "Müller" and "muller" find each other. */

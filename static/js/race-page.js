@@ -10,6 +10,7 @@ import { clock, RACE_STATUS_LABELS } from "raceweb/format.js";
 import { RaceMap } from "raceweb/map.js";
 import { Motion } from "raceweb/motion.js";
 import { Profile } from "raceweb/profile.js";
+import { Replay } from "raceweb/replay.js";
 import { RaceState } from "raceweb/state.js";
 
 const config = JSON.parse(document.getElementById("race-config").textContent);
@@ -240,7 +241,7 @@ function follow(id, { from = "board", recentre = true } = {}) {
     board.setFollowed(null);
     profile.setFollowed(null);
     card.hide();
-    history.replaceState(null, "", location.pathname + location.search);
+    history.replaceState(null, "", replay.link({}));
     return;
   }
   const changed = followed !== id;
@@ -251,7 +252,7 @@ function follow(id, { from = "board", recentre = true } = {}) {
   const scroll = !changed ? false : from === "board" ? "nearest" : "center";
   board.setFollowed(id, { scroll });
   profile.setFollowed(id);
-  history.replaceState(null, "", `#bib=${encodeURIComponent(athlete.bib)}`);
+  history.replaceState(null, "", replay.link({ bib: athlete.bib }));
 }
 
 function updateCard() {
@@ -298,16 +299,37 @@ function animate(now) {
 
 // The compact protocol (raceweb.v2) unless the address asks for the JSON one (?protocol=v1).
 const compact = new URLSearchParams(window.location.search).get("protocol") !== "v1";
+
+// Replay feeds the history's snapshots into onSnapshot; live frames wait meanwhile.
+let linkedTime = Replay.linkedTime();
+const replay = new Replay({
+  slug: config.slug,
+  bar: $("replay"),
+  state: () => state,
+  show: onSnapshot,
+  followed: () => followed,
+  backToLive: () => {
+    socket.lastFrame = null; // a fresh snapshot, not a resume
+    socket.stop();
+    socket.start();
+  },
+});
+
 const socket = new FrameSocket(socketUrl(config.socket_path), {
   compact: compact ? () => state.athletes : null,
-  onSnapshot,
-  onFrame,
+  onSnapshot: (msg) => {
+    if (replay.active) return;
+    onSnapshot(msg);
+    if (linkedTime != null) replay.enter(linkedTime);
+    linkedTime = null;
+  },
+  onFrame: (msg) => replay.active || onFrame(msg),
   onOther,
   onState: onConnectionState,
 });
 
 // For the browser tests and the benchmark: a handle on the live page (not an API).
-window.raceweb = { state, motion, map, board, profile, socket, metrics, follow, loadedAt: performance.now() };
+window.raceweb = { state, motion, map, board, profile, socket, metrics, follow, replay, loadedAt: performance.now() };
 
 requestAnimationFrame(animate);
 socket.start();
