@@ -190,8 +190,8 @@ class FedRace:
         self.published: list[dict] = []
 
     def publish(self, events: list[dict]) -> None:
-        with Connection(self.url) as conn:
-            producer = conn.Producer()
+        with Connection(self.url, transport_options=broker.CONFIRMED) as conn:
+            producer = conn.Producer()  # each publish returns once the broker confirmed it
             for event in events:
                 producer.publish(
                     json.dumps(event),

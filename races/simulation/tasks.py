@@ -16,6 +16,7 @@ from celery import shared_task
 from django.conf import settings
 
 from races.models import Race
+from races.relay import broker
 from races.simulation import driver as simulation
 from simulator.publishers import shared_amqp_publisher
 
@@ -33,7 +34,7 @@ def enqueue_segment(race_id: int, generation: int, predecessor: str = "") -> Non
         simulate_race.apply_async(
             (race_id, generation),
             {"predecessor": predecessor},
-            queue=settings.SIMULATION_QUEUE,
+            queue=broker.simulation_queue(settings.SIMULATION_QUEUE),
             connection=connection,
             expires=expires_s,
         )
