@@ -8,6 +8,7 @@ tests/test_cluster_faults.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -61,7 +62,7 @@ def test_a_new_race_gets_a_quorum_relay_queue_with_a_dead_letter_route(rabbitmq_
         broker.declare_race(race)
     with Connection(rabbitmq_url) as conn:
         assert is_quorum(conn, wire.relay_queue_name(race.slug), broker.RELAY_QUEUE_ARGUMENTS)
-        assert is_quorum(conn, wire.DEAD_LETTER_QUEUE, {"x-queue-type": "quorum"})
+        assert is_quorum(conn, wire.DEAD_LETTER_QUEUE, broker.DEAD_LETTER_ARGUMENTS)
     assert broker.RELAY_QUEUE_ARGUMENTS["x-single-active-consumer"] is True
     assert broker.RELAY_QUEUE_ARGUMENTS["x-dead-letter-exchange"] == wire.DEAD_LETTER_EXCHANGE
 
@@ -115,3 +116,39 @@ def test_the_simulation_queue_is_quorum_and_not_the_old_classic_name(rabbitmq_ur
         assert is_quorum(conn, name, broker.SIMULATION_QUEUE_ARGUMENTS)
         assert conn.channel().queue_declare(name, passive=True).message_count == 1
     assert wire.SIMULATION_QUEUE != "simulation"  # the classic queue of older releases
+
+
+def test_a_poison_message_is_dead_lettered_after_the_delivery_limit(rabbitmq_url, amqp_objects):
+    """A message the relay takes and puts back again and again (it crashed on it each
+    time) ends in raceweb.dead-letter instead of looping for ever."""
+    race = race_on(rabbitmq_url)
+    name = wire.relay_queue_name(race.slug)
+    amqp_objects["queues"].append(name)
+    amqp_objects["exchanges"].append(wire.exchange_name(race.slug))
+    marker = uuid.uuid4().hex
+    poison = json.dumps({"poison": marker})
+    with Connection(rabbitmq_url, transport_options=broker.CONFIRMED) as conn:
+        channel, _ = broker.declare_relay_queue(conn, race.slug)
+        conn.Producer().publish(poison, exchange=broker.race_exchange(race.slug), delivery_mode=2)
+        deliveries: list[int] = []
+
+        def crash_on_it(message) -> None:  # as a relay that dies on it: back it goes
+            deliveries.append(1)
+            channel.basic_reject(message.delivery_tag, requeue=True)
+
+        channel.basic_qos(0, 1, False)
+        channel.basic_consume(name, callback=crash_on_it)
+        with contextlib.suppress(TimeoutError):
+            while len(deliveries) <= broker.RELAY_DELIVERY_LIMIT + 1:
+                conn.drain_events(timeout=2)
+        assert len(deliveries) == broker.RELAY_DELIVERY_LIMIT + 1
+        held = []  # everything in the shared dead-letter queue, unacked until the end
+        while (message := channel.basic_get(wire.DEAD_LETTER_QUEUE)) is not None:
+            held.append(message)
+        ours = [message for message in held if marker in str(message.body)]
+        for message in held:
+            if message in ours:
+                channel.basic_ack(message.delivery_tag)
+            else:  # another run's: left for the operator
+                channel.basic_reject(message.delivery_tag, requeue=True)
+        assert len(ours) == 1

@@ -50,6 +50,12 @@ RELAY_QUEUE_ARGUMENTS = {
     "x-single-active-consumer": True,
 }
 SIMULATION_QUEUE_ARGUMENTS = {**QUORUM, "x-delivery-limit": SIMULATION_DELIVERY_LIMIT}
+DEAD_LETTER_ARGUMENTS = {
+    "x-queue-type": "quorum",
+    "x-max-length": 100_000,
+    "x-overflow": "drop-head",
+    "x-message-ttl": 7 * 24 * 3600 * 1000,  # a week to look at them
+}
 # A relay queue declared before quorum queues (kept for races started before the upgrade).
 CLASSIC_RELAY_QUEUE_ARGUMENTS = {"x-single-active-consumer": True}
 # Every publish waits for the broker's confirm (kombu's py-amqp transport option).
@@ -84,9 +90,11 @@ def simulation_queue(name: str) -> Queue:
 
 
 def dead_letter_queue() -> Queue:
+    """Where poison messages are kept for the operator. Bounded: simulation segments that
+    expire unclaimed (by design, see races.simulation.tasks) are dead-lettered here too."""
     exchange = Exchange(wire.DEAD_LETTER_EXCHANGE, type="fanout", durable=True)
     return Queue(
-        wire.DEAD_LETTER_QUEUE, exchange, durable=True, queue_arguments={"x-queue-type": "quorum"}
+        wire.DEAD_LETTER_QUEUE, exchange, durable=True, queue_arguments=DEAD_LETTER_ARGUMENTS
     )
 
 
