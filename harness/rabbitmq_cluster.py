@@ -62,21 +62,7 @@ class PrivateRabbitMQCluster:
         self.nodes = [ClusterNode(f"{tag}{i}", cookie) for i in range(size)]
 
     def start(self, timeout: float = BOOT_TIMEOUT_S) -> None:
-        errors: list[BaseException] = []
-
-        def boot(node: ClusterNode) -> None:
-            try:
-                node.start(timeout)
-            except BaseException as error:  # reported below, from the main thread
-                errors.append(error)
-
-        threads = [threading.Thread(target=boot, args=(node,)) for node in self.nodes]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
+        self._on_every_node(lambda node: node.start(timeout))
         seed = self.nodes[0]
         for node in self.nodes[1:]:
             for command in (("stop_app",), ("join_cluster", seed.nodename), ("start_app",)):
@@ -90,6 +76,35 @@ class PrivateRabbitMQCluster:
             "every node to be running in the cluster",
             poll_s=0.5,
         )
+
+    def restart(self, timeout: float = BOOT_TIMEOUT_S) -> None:
+        """Stop every node (gracefully, together), then boot them together: a clustered
+        node waits at boot for the others it last saw, so one at a time would not do."""
+        self._on_every_node(lambda node: node.stop())
+        self._on_every_node(lambda node: node.start(timeout))
+        wait_until(
+            lambda: len(self.running_nodes()) == len(self.nodes),
+            timeout,
+            "every node to be running in the cluster again",
+            poll_s=0.5,
+        )
+
+    def _on_every_node(self, action) -> None:
+        errors: list[BaseException] = []
+
+        def run(node: ClusterNode) -> None:
+            try:
+                action(node)
+            except BaseException as error:  # reported below, from the main thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=run, args=(node,)) for node in self.nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
 
     def running_nodes(self, via: PrivateRabbitMQ | None = None) -> list[str]:
         """The cluster's running nodes, as a running node (`via`) sees them."""
