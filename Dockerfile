@@ -2,7 +2,7 @@
 # One image for every RaceWeb process; the command picks the role (docs/ARCHITECTURE.md):
 #   web     daphne -b 0.0.0.0 -p 8000 --proxy-headers --websocket_timeout 604800 raceweb.asgi:application (default)
 #   relay   python manage.py relay
-#   worker  celery -A raceweb worker -Q simulation --prefetch-multiplier 1
+#   worker  celery -A raceweb worker -Q simulation.quorum --prefetch-multiplier 1
 #   beat    celery -A raceweb beat
 #   migrate python manage.py migrate
 

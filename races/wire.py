@@ -28,6 +28,13 @@ from typing import Any, Protocol
 EXCHANGE_PREFIX = "race-"
 RELAY_QUEUE_PREFIX = "relay." + EXCHANGE_PREFIX
 CONTROL_EXCHANGE = "raceweb.control"  # default of settings.RELAY_CONTROL_EXCHANGE
+# Default of settings.SIMULATION_QUEUE: a quorum queue. Not "simulation", the classic
+# queue of releases before quorum queues (same name, other type: a 406 on declare).
+SIMULATION_QUEUE = "simulation.quorum"
+# Where a message goes after x-delivery-limit deliveries (a poison message): kept for
+# the operator, never looped on, never silently dropped.
+DEAD_LETTER_EXCHANGE = "raceweb.dead-letter"
+DEAD_LETTER_QUEUE = "raceweb.dead-letter"
 RACES_GROUP = "races"  # race-list sockets: races starting, finishing, stopping, reset
 SEED_GROUP = "seed.all"  # seed-compatible sockets: the raw events of every race
 SEED_ALL = "all"  # `ws?race=all`

@@ -9,6 +9,13 @@ Segments mostly wait for the next tick, so the pool is threads: one process runs
 races over one AMQP connection, and its /metrics (started when the worker is ready)
 sees what the tasks record. A killed worker drops its connection and RabbitMQ hands its
 unacknowledged segments to another worker.
+
+The simulation queue is a quorum queue (`races.relay.broker.simulation_queue`): Celery
+(5.5+, ``worker_detect_quorum_queues``, on by default) then sets its prefetch per
+consumer, never global QoS, which quorum queues and RabbitMQ 4.3 refuse; with
+``worker_prefetch_multiplier=1`` that is one segment per thread. Its pidbox and event
+queues are exclusive (Celery 5.5+ defaults, kept explicit below): RabbitMQ 4.3 refuses
+transient non-exclusive queues. Every task publish waits for the broker's confirm.
 """
 
 import os
@@ -20,6 +27,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raceweb.settings")
 from django.conf import settings
 
 from races.operations.metrics_server import connect_celery_signals
+from races.relay.broker import CONFIRMED, simulation_queue
 
 app = Celery("raceweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -39,6 +47,12 @@ app.conf.update(
     worker_pool="threads",
     worker_concurrency=settings.SIMULATION_CONCURRENCY,
     task_default_queue=settings.SIMULATION_QUEUE,
+    task_queues=[simulation_queue(settings.SIMULATION_QUEUE)],
+    task_create_missing_queue_type="quorum",
+    worker_detect_quorum_queues=True,
+    control_queue_exclusive=True,
+    event_queue_exclusive=True,
+    broker_transport_options=CONFIRMED,
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,

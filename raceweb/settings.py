@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from races import wire
 from races.wire import CONTROL_EXCHANGE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -186,7 +187,7 @@ CELERY_BROKER_URL = AMQP_URL or "memory://"
 # The simulation (races/simulation/driver.py, races/simulation/tasks.py): a race runs as a chain of
 # segment tasks of SIMULATION_SEGMENT_SECONDS on SIMULATION_QUEUE; the watchdog restarts
 # a running race whose heartbeat is older than SIMULATION_STALE_SECONDS.
-SIMULATION_QUEUE = os.getenv("SIMULATION_QUEUE", "simulation")
+SIMULATION_QUEUE = os.getenv("SIMULATION_QUEUE", wire.SIMULATION_QUEUE)  # a quorum queue
 SIMULATION_SEGMENT_SECONDS = envfloat("SIMULATION_SEGMENT_SECONDS", "30")
 SIMULATION_STALE_SECONDS = envfloat("SIMULATION_STALE_SECONDS", "15")
 SIMULATION_WATCHDOG_SECONDS = envfloat("SIMULATION_WATCHDOG_SECONDS", "5")

@@ -24,7 +24,7 @@ APP_COMMANDS = {
     "web": "daphne -b 0.0.0.0 -p 8000 --proxy-headers --websocket_timeout 604800 "
     "raceweb.asgi:application".split(),
     "relay": ["python", "manage.py", "relay"],
-    "worker": "celery -A raceweb worker -Q simulation --prefetch-multiplier 1".split(),
+    "worker": "celery -A raceweb worker -Q simulation.quorum --prefetch-multiplier 1".split(),
     "beat": ["celery", "-A", "raceweb", "beat", "--schedule", "/tmp/celerybeat-schedule"],
     "migrate": ["python", "manage.py", "migrate"],
 }

@@ -28,6 +28,7 @@ from kombu import Connection
 from harness.spectator_client import ResumingSpectator, Spectator, consistent_frames
 from harness.stack import http_status
 from harness.waiting import async_wait_until
+from races import wire
 from races.models import LiveRace, Position, Race
 from races.organizer import lifecycle
 from races.relay import broker
@@ -173,6 +174,35 @@ async def test_broker_restart_mid_race_race_goes_on_and_spectators_resume(live, 
     await sync_to_async(stop)(race, node.amqp_url)
 
 
+def broker_listing(node, what: str, *columns: str) -> list[dict]:
+    return json.loads(node.ctl(what, *columns, "--formatter", "json", "--quiet"))
+
+
+async def test_every_queue_and_prefetch_is_one_rabbitmq_4_3_accepts(live):
+    """RabbitMQ 4.3 refuses global QoS and transient non-exclusive queues; 4.x has no
+    classic mirroring. The local 3.10 node cannot refuse them, so the test looks at what
+    every process (relay, web's channel layer, Celery worker and beat) declared."""
+    race = await sync_to_async(simulated_race)()
+    race = await sync_to_async(start)(race, live.node.amqp_url)
+    await frames_pass(race, 4, "frames of a simulated race")
+    columns = ("name", "type", "durable", "auto_delete", "owner_pid")
+    queues = await asyncio.to_thread(broker_listing, live.node, "list_queues", *columns)
+    channels = await asyncio.to_thread(
+        broker_listing, live.node, "list_channels", "name", "global_prefetch_count"
+    )
+    print("\n".join(f"{q['name']}\t{q['type']}" for q in queues))  # for the report
+    by_name = {q["name"]: q for q in queues}
+    assert by_name[wire.relay_queue_name(race.slug)]["type"] == "quorum"
+    assert by_name[live.queue]["type"] == "quorum"
+    transient_shared = [
+        q["name"] for q in queues if not q["durable"] and q["owner_pid"] in ("", None)
+    ]
+    assert transient_shared == []
+    assert channels  # relay, web and worker consume: each set a prefetch, none global
+    assert [c["name"] for c in channels if c["global_prefetch_count"]] == []
+    await sync_to_async(stop)(race, live.node.amqp_url)
+
+
 # ---- races fed directly, so a test knows every event that was published -----------------
 
 
@@ -190,8 +220,8 @@ class FedRace:
         self.published: list[dict] = []
 
     def publish(self, events: list[dict]) -> None:
-        with Connection(self.url) as conn:
-            producer = conn.Producer()
+        with Connection(self.url, transport_options=broker.CONFIRMED) as conn:
+            producer = conn.Producer()  # each publish returns once the broker confirmed it
             for event in events:
                 producer.publish(
                     json.dumps(event),

@@ -86,8 +86,8 @@ class Race8:
 
     def publish(self, events: list[dict]) -> None:
         """Into the race's fanout, as the simulator does (persistent JSON messages)."""
-        with Connection(self.url) as conn:
-            producer = conn.Producer()
+        with Connection(self.url, transport_options=broker.CONFIRMED) as conn:
+            producer = conn.Producer()  # each publish returns once the broker confirmed it
             for event in events:
                 producer.publish(
                     json.dumps(event),

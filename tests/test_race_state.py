@@ -106,12 +106,14 @@ def test_everyone_done_once_all_finished_or_dropped():
 # ---- duplicates and bad events -----------------------------------------------------------
 
 
-def test_duplicate_and_stale_seq_are_dropped():
+def test_a_duplicate_is_dropped_and_an_overtaken_older_event_is_history():
     state, feed = simulated_state()
     event = feed.event(1, 100, distance_m=300.0)
     assert state.apply(event) is not None
     assert state.apply(dict(event)) is None
-    assert state.apply(dict(event, seq=event["seq"] - 1, distance_m=900.0)) is None
+    older = state.apply(dict(event, seq=event["seq"] - 1, distance_m=200.0))
+    # Stored (it may never have been), but the athlete is not moved back.
+    assert older is not None and older.history and older.distance_m == 200.0
     assert board(state)[1]["distance_m"] == 300.0
 
 

@@ -101,6 +101,25 @@ async def test_duplicates_are_dropped_by_seq_and_bad_events_do_not_stop_the_batc
     assert await Position.objects.filter(race=race).acount() == 10
 
 
+async def test_an_overtaken_redelivery_is_stored_once_without_moving_the_athlete_back():
+    """Deliveries redelivered after a crash can arrive after newer ones: an older seq that
+    was never stored is stored (history), one that was is not stored twice."""
+    race, feed, _, _ = await setup_race()
+    core = RelayCore(frames_per_second=20)
+    starts, early, late = feed.starts(), feed.tick(30), feed.tick(60)
+    core.ingest(race.slug, starts + late)
+    await core.flush(core.feeds[race.slug])
+    core.ingest(race.slug, early)  # overtaken: never stored
+    await core.flush(core.feeds[race.slug])
+    core.ingest(race.slug, early + starts)  # redelivered again: stored already
+    await core.flush(core.feeds[race.slug])
+    seqs = [seq async for seq in Position.objects.filter(race=race).values_list("seq", flat=True)]
+    assert sorted(seqs) == sorted(e["seq"] for e in starts + early + late)
+    assert core.stats.positions_stored == 15 and core.stats.duplicates == 10
+    leader = await LiveAthlete.objects.aget(athlete=feed.athletes[0])
+    assert leader.state["distance_m"] == pytest.approx(60 * 4.0, abs=0.1)
+
+
 async def test_raw_events_go_to_the_seed_group_as_they_came():
     race, feed, layer, _ = await setup_race(athletes=2)
     seed = await layer.new_channel()

@@ -144,10 +144,9 @@ class AmqpIntake:
     def _consume(self, conn: Connection, slug: str) -> None:
         if slug in self._channels:
             return
-        channel = conn.channel()
+        channel, relay_queue = broker.declare_relay_queue(conn, slug)
+        # Per consumer (global=False): quorum queues and RabbitMQ 4.3 refuse global QoS.
         channel.basic_qos(0, PREFETCH_PER_RACE, False)
-        relay_queue = broker.relay_queue(slug)(channel)
-        relay_queue.declare()
 
         def on_message(message: Any, slug: str = slug, channel: Any = channel) -> None:
             self._buffers.setdefault(slug, []).append(message.body)
@@ -169,7 +168,7 @@ class AmqpIntake:
         try:
             channel.basic_cancel(f"relay-{slug}")
             if delete_queue:
-                channel.queue_delete(broker.relay_queue(slug).name, if_empty=True)
+                broker.delete_relay_queue(channel, slug)
             channel.close()
         except ChannelError as error:
             logger.info("relay queue of %s kept: %s", slug, error)

@@ -29,10 +29,12 @@ LIVE_UPDATE = "seq = excluded.seq, frame = excluded.frame, state = excluded.stat
 SMALL_BATCH = 200
 
 
-def insert_positions(rows: Sequence[tuple]) -> None:
-    """Rows in POSITION_COLUMNS order; a (race, seq) already stored is skipped."""
+def insert_positions(rows: Sequence[tuple]) -> int:
+    """Rows in POSITION_COLUMNS order; a (race, seq) already stored is skipped.
+
+    Returns how many rows were inserted (the rest were stored before)."""
     if not rows:
-        return
+        return 0
     table = Position._meta.db_table
     if connection.vendor == "postgresql" and len(rows) > SMALL_BATCH:
         try:
@@ -40,12 +42,12 @@ def insert_positions(rows: Sequence[tuple]) -> None:
                 with cursor.cursor.copy(f"COPY {table} ({POSITION_COLUMNS}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-            return
+            return len(rows)
         except IntegrityError:
             pass  # a redelivered position: insert with ON CONFLICT, skipping the known ones
     adapt = connection.ops.adapt_datetimefield_value
     rows = [(*row[:3], adapt(row[3]), *row[4:]) for row in rows]
-    _insert(table, POSITION_COLUMNS, 11, rows, "ON CONFLICT (race_id, seq) DO NOTHING")
+    return _insert(table, POSITION_COLUMNS, 11, rows, "ON CONFLICT (race_id, seq) DO NOTHING")
 
 
 def upsert_live_athletes(rows: Sequence[tuple[int, int, int, int, dict]]) -> None:
@@ -71,9 +73,10 @@ def upsert_live_athletes(rows: Sequence[tuple[int, int, int, int, dict]]) -> Non
     _insert(table, LIVE_COLUMNS, 5, [(a, r, s, f, _json(j)) for a, r, s, f, j in rows], conflict)
 
 
-def _insert(table: str, columns: str, width: int, rows: list[tuple], conflict: str) -> None:
-    """Multi-row INSERT statements: one round trip per SMALL_BATCH rows."""
+def _insert(table: str, columns: str, width: int, rows: list[tuple], conflict: str) -> int:
+    """Multi-row INSERT statements: one round trip per SMALL_BATCH rows; rows written."""
     one = "(" + ", ".join(["%s"] * width) + ")"
+    written = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), SMALL_BATCH):
             chunk = rows[start : start + SMALL_BATCH]
@@ -82,6 +85,8 @@ def _insert(table: str, columns: str, width: int, rows: list[tuple], conflict: s
                 + conflict,
                 [value for row in chunk for value in row],
             )
+            written += max(cursor.rowcount, 0)
+    return written
 
 
 def upsert_live_race(race_id: int, frame: int, clock_s: float | None, now) -> None:

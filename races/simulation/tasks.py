@@ -17,6 +17,7 @@ from django.conf import settings
 
 from races.models import Race
 from races.organizer import scheduled_start
+from races.relay import broker
 from races.simulation import driver as simulation
 from simulator.publishers import shared_amqp_publisher
 
@@ -34,7 +35,7 @@ def enqueue_segment(race_id: int, generation: int, predecessor: str = "") -> Non
         simulate_race.apply_async(
             (race_id, generation),
             {"predecessor": predecessor},
-            queue=settings.SIMULATION_QUEUE,
+            queue=broker.simulation_queue(settings.SIMULATION_QUEUE),
             connection=connection,
             expires=expires_s,
         )
