@@ -12,26 +12,31 @@ hub writing pre-serialized text straight to `send`, and the per-message
 `close_old_connections()` hop of `AsyncConsumer.dispatch` (Channels >= 4.2) is not paid
 here at all. The ORM is touched only when a socket opens (race exists? race list).
 Close codes: 4400 unintelligible client message (text that is not a known JSON message,
-binary, or longer than MAX_CLIENT_MESSAGE), 4404 unknown race, 1011 channel layer
-unavailable. A refused browser Origin is refused at the handshake (HTTP 403). Heartbeats:
-daphne pings every socket (protocol level), and clients may send `ping`.
+binary, or longer than MAX_CLIENT_MESSAGE), 4404 unknown race (and a private race without a
+valid share link: races.spectators.access), 4401 share link expired, 4403 share link
+revoked, 1011 channel layer unavailable. A refused browser Origin is refused at the
+handshake (HTTP 403). Heartbeats: daphne pings every socket (protocol level), and clients
+may send `ping`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from contextlib import suppress
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
+from django.utils import timezone
 
 from races import wire
-from races.operations import metrics
+from races.operations import audit, metrics
+from races.spectators import access, race_hub, snapshots
 from races.spectators import hub as hubs
-from races.spectators import race_hub, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,55 @@ PONG = {"type": "websocket.send", "text": wire.dumps(wire.PONG)}
 
 class BadMessage(ValueError):
     pass
+
+
+class AccessEnded(Exception):
+    """A genuine share link that expired or was revoked: close with its own code."""
+
+    def __init__(self, admitted: access.Access) -> None:
+        expired = admitted.outcome is access.Outcome.EXPIRED
+        super().__init__(admitted.reason)
+        self.code = wire.CLOSE_LINK_EXPIRED if expired else wire.CLOSE_LINK_REVOKED
+        self.metric = "link_expired" if expired else "link_revoked"
+
+
+async def admit(scope: dict, slug: str, visit: audit.Visit) -> access.Access:
+    """The socket's access to race `slug`, recorded; UnknownRace when it must look missing."""
+    admitted = await database_sync_to_async(access.scope_access)(scope, slug)
+    if admitted.outcome is access.Outcome.HIDDEN:
+        raise snapshots.UnknownRace(slug)
+    if not admitted.allowed:
+        raise AccessEnded(admitted)
+    await database_sync_to_async(visit.admitted)(slug, admitted.label, admitted.username)
+    return admitted
+
+
+async def until_access_ends(follow: Any, admitted: access.Access) -> None:
+    """Run `follow` (the socket's loop) while the share link stays valid: re-checked every
+    SPECTATOR_TOKEN_RECHECK_SECONDS and at its expiry, so a revoked or expired link closes
+    the socket (AccessEnded) without any per-frame work."""
+    if not admitted.token:
+        await follow
+        return
+    task = asyncio.ensure_future(follow)
+    try:
+        while True:
+            wait = settings.SPECTATOR_TOKEN_RECHECK_SECONDS
+            if admitted.expires_at is not None:
+                left = (admitted.expires_at - timezone.now()).total_seconds() + 0.05
+                wait = max(0.0, min(wait, left))
+            done, _ = await asyncio.wait({task}, timeout=wait)
+            if done:
+                task.result()
+                return
+            current = await database_sync_to_async(access.recheck)(admitted)
+            if not current.allowed:
+                raise AccessEnded(current)
+    finally:
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 def origin_allowed(scope: dict) -> bool:
@@ -103,18 +157,30 @@ class Socket:
             metrics.websocket_error(self.endpoint, "origin")
             await send({"type": "websocket.close", "code": 403})
             return
-        await send({"type": "websocket.accept"})
+        accept = {"type": "websocket.accept"}
+        if access.SUBPROTOCOL in (scope.get("subprotocols") or []):
+            accept["subprotocol"] = access.SUBPROTOCOL  # the token rides as the other offer
+        await send(accept)
         metrics.websocket_connected(self.endpoint)
+        visit = audit.Visit(self.endpoint, audit.scope_address(scope))
+        close_code = None
         try:
-            await self.serve(scope, receive, send)
+            await self.serve(scope, receive, send, visit)
+        except AccessEnded as ended:
+            close_code = ended.code
+            metrics.websocket_error(self.endpoint, ended.metric)
+            await send({"type": "websocket.close", "code": ended.code, "reason": str(ended)})
         except BadMessage as error:
+            close_code = CLOSE_BAD_MESSAGE
             logger.info("closing a socket: %s", error)
             metrics.websocket_error(self.endpoint, "bad_message")
             await send({"type": "websocket.close", "code": CLOSE_BAD_MESSAGE})
         except snapshots.UnknownRace:
+            close_code = CLOSE_UNKNOWN_RACE
             metrics.websocket_error(self.endpoint, "unknown_race")
             await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_RACE})
         except hubs.HubUnavailable:
+            close_code = CLOSE_UNAVAILABLE
             metrics.websocket_error(self.endpoint, "layer_unavailable")
             await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
         except Exception:
@@ -122,8 +188,10 @@ class Socket:
             raise  # daphne logs it and closes the socket with 1011
         finally:
             metrics.websocket_disconnected(self.endpoint)
+            if visit.record_id is not None:
+                await database_sync_to_async(visit.ended)(close_code)
 
-    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+    async def serve(self, scope: dict, receive: Any, send: Any, visit: audit.Visit) -> None:
         raise NotImplementedError
 
     @staticmethod
@@ -140,8 +208,12 @@ class Socket:
 class RaceSocket(Socket):
     endpoint = "race"
 
-    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+    async def serve(self, scope: dict, receive: Any, send: Any, visit: audit.Visit) -> None:
         slug = scope["url_route"]["kwargs"]["slug"]
+        admitted = await admit(scope, slug, visit)
+        await until_access_ends(self.follow(scope, receive, send, slug), admitted)
+
+    async def follow(self, scope: dict, receive: Any, send: Any, slug: str) -> None:
         hub = await race_hub.race_hub(slug)
         spectator = hubs.Spectator(send)
         try:
@@ -164,7 +236,7 @@ class RaceSocket(Socket):
 class RaceListSocket(Socket):
     endpoint = "races"
 
-    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+    async def serve(self, scope: dict, receive: Any, send: Any, visit: audit.Visit) -> None:
         hub = await hubs.race_list_hub()
         spectator = hubs.Spectator(send)
         spectator.backlog = []
@@ -185,14 +257,18 @@ class SeedSocket(Socket):
 
     endpoint = "seed"
 
-    async def serve(self, scope: dict, receive: Any, send: Any) -> None:
+    async def serve(self, scope: dict, receive: Any, send: Any, visit: audit.Visit) -> None:
         race = query_param(scope, "race")
         if not race:
             raise BadMessage("missing ?race=race-<slug> or ?race=all")
-        if race != wire.SEED_ALL:
-            slug = wire.slug_of_exchange(race)
-            if not await database_sync_to_async(snapshots.race_exists)(slug):
-                raise snapshots.UnknownRace(race)
+        if race == wire.SEED_ALL:  # unlisted and private races are left out (SeedHub)
+            await database_sync_to_async(visit.admitted)(wire.SEED_ALL)
+            await self.follow(receive, send, race)
+            return
+        admitted = await admit(scope, wire.slug_of_exchange(race), visit)
+        await until_access_ends(self.follow(receive, send, race), admitted)
+
+    async def follow(self, receive: Any, send: Any, race: str) -> None:
         hub = await hubs.seed_hub()
         spectator = hubs.Spectator(send, None if race == wire.SEED_ALL else race)
         hub.add(spectator)
@@ -217,4 +293,5 @@ def _frame_number(value: str | None) -> int | None:
 def _race_list() -> list[dict]:
     from races.models import Race
 
-    return [wire.race_summary(race) for race in Race.objects.order_by("status", "name")]
+    races = access.listed_races(Race.objects.order_by("status", "name"))
+    return [wire.race_summary(race) for race in races]
