@@ -59,12 +59,9 @@ class RaceAccessMixin:
         allowed = super().has_delete_permission(request, race)
         return allowed and (race is None or access.can_organize(request.user, race))
 
-    def get_form(self, request, race=None, change=False, **kwargs):
-        if not request.user.is_superuser:
-            kwargs["exclude"] = [*(kwargs.get("exclude") or []), "organization"]
-        return super().get_form(request, race, change, **kwargs)
-
     def access_fields(self, request) -> list[str]:
+        """Added to the first fieldset; the form holds only fieldset fields, so a non-superuser
+        cannot post an organization."""
         return ["visibility", "organization"] if request.user.is_superuser else ["visibility"]
 
     def save_model(self, request, race: Race, form, change: bool) -> None:
