@@ -38,8 +38,14 @@ async function trade(token) {
   }
 }
 
-const match = window.location.hash.match(/^#access=([A-Za-z0-9._-]+)/);
-if (match) {
-  history.replaceState(null, "", window.location.pathname);
-  trade(match[1]);
+function tradeFragment() {
+  const match = window.location.hash.match(/^#access=([A-Za-z0-9._-]+)/);
+  if (match) {
+    history.replaceState(null, "", window.location.pathname);
+    trade(match[1]);
+  }
 }
+
+tradeFragment();
+// A link pasted into this very tab changes only the fragment: no new page load.
+window.addEventListener("hashchange", tradeFragment);
