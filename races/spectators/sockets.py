@@ -61,14 +61,16 @@ class AccessEnded(Exception):
         self.metric = "link_expired" if expired else "link_revoked"
 
 
-async def admit(scope: dict, slug: str, visit: audit.Visit) -> access.Access:
-    """The socket's access to race `slug`, recorded; UnknownRace when it must look missing."""
+async def admit(scope: dict, slug: str, visit: audit.Visit, record: bool = True) -> access.Access:
+    """The socket's access to race `slug` (recorded unless `record` is False: the caller
+    records it); UnknownRace when it must look missing, AccessEnded when the link is over."""
     admitted = await database_sync_to_async(access.scope_access)(scope, slug)
     if admitted.outcome is access.Outcome.HIDDEN:
         raise snapshots.UnknownRace(slug)
     if not admitted.allowed:
         raise AccessEnded(admitted)
-    await database_sync_to_async(visit.admitted)(slug, admitted.label, admitted.username)
+    if record:
+        await database_sync_to_async(visit.admitted)(slug, admitted.label, admitted.username)
     return admitted
 
 
@@ -262,17 +264,20 @@ class SeedSocket(Socket):
         if not race:
             raise BadMessage("missing ?race=race-<slug> or ?race=all")
         if race == wire.SEED_ALL:  # unlisted and private races are left out (SeedHub)
-            await database_sync_to_async(visit.admitted)(wire.SEED_ALL)
-            await self.follow(receive, send, race)
+            await self.follow(receive, send, race, visit.record(wire.SEED_ALL))
             return
-        admitted = await admit(scope, wire.slug_of_exchange(race), visit)
-        await until_access_ends(self.follow(receive, send, race), admitted)
+        admitted = await admit(scope, wire.slug_of_exchange(race), visit, record=False)
+        record = visit.record(wire.slug_of_exchange(race), admitted.label, admitted.username)
+        await until_access_ends(self.follow(receive, send, race, record), admitted)
 
-    async def follow(self, receive: Any, send: Any, race: str) -> None:
+    async def follow(self, receive: Any, send: Any, race: str, record: Any) -> None:
+        """Subscribe first, then write the audit row: the stream has no snapshot, so a
+        listener must be in the hub as soon as it can be."""
         hub = await hubs.seed_hub()
         spectator = hubs.Spectator(send, None if race == wire.SEED_ALL else race)
         hub.add(spectator)
         try:
+            await database_sync_to_async(record)()
             async for message in self.messages(receive):
                 text = message.get("text")
                 if text is None or len(text) > MAX_CLIENT_MESSAGE:
