@@ -48,10 +48,6 @@ class Visit:
             return
         self.record_id = row.pk
 
-    def record(self, race_slug: str, label: str = "", username: str = ""):
-        """`admitted` with these arguments, for later (a synchronous callable)."""
-        return lambda: self.admitted(race_slug, label, username)
-
     def ended(self, close_code: int | None) -> None:
         if self.record_id is None:
             return
