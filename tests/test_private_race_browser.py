@@ -1,5 +1,6 @@
 """A private race's share link in headless Chromium against `manage.py serve`: a valid link
-opens the live page (and its token never reaches the server log); an expired one says why.
+opens the live page (and its token never reaches the server log), which says so when the
+organizer revokes the link's label; an expired link says why.
 Screenshots: test-artifacts/ (with UPDATE_SCREENSHOTS=1 also docs/screenshots/private-*.png).
 """
 
@@ -28,6 +29,7 @@ MINT = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     served = ServedRaceWeb(tmp_path_factory.mktemp("raceweb"))
+    served.env["SPECTATOR_TOKEN_RECHECK_SECONDS"] = "0.5"  # a revocation shows at once
     served.add_running_race(SLUG, 20, time_compression=60.0)
     hide = f"Race.objects.filter(slug={SLUG!r}).update(visibility='private')"
     served._python(["manage.py", "shell", "-c", "from races.models import Race; " + hide])
@@ -54,6 +56,7 @@ def wait_until(page, condition, what: str):
 
 
 def test_a_share_link_opens_the_private_race_and_an_expired_one_says_why(server):
+    """Also: revoking the link's label closes the open page's socket, and the page says so."""
     valid, expired = mint(server, 0), mint(server, 3)
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
@@ -69,6 +72,16 @@ def test_a_share_link_opens_the_private_race_and_an_expired_one_says_why(server)
         wait_until(page, lambda: page.locator("#board-body .board-row").count() >= 10, "the board")
         assert "#access" not in page.url
         keep(screenshot(page, "private-link-live.png"), "private-link-live.png")
+        revoke = f"from races.models import *; r = Race.objects.get(slug={SLUG!r}); "
+        revoke += "RevokedSpectatorLabel.objects.create(race=r, label='press')"
+        server._python(["manage.py", "shell", "-c", revoke])
+        wait_until(
+            page,
+            lambda: page.inner_text("#connection-text") == "Link withdrawn",
+            "the open page to learn its link was withdrawn",
+        )
+        assert "organizer has withdrawn your share link" in page.inner_text("#map-notice")
+        keep(screenshot(page, "private-link-revoked.png"), "private-link-revoked.png")
 
         late = browser.new_page(viewport=DESKTOP)
         late.on("pageerror", lambda error: errors.append(str(error)))
