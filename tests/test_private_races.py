@@ -37,6 +37,9 @@ def http_doors(client: Client, race: Race, bib: str) -> dict:
     for path in paths:
         response = client.get(path)
         answers[path] = (response.status_code, response.content)
+    for body in (b"not json", b'{"token": 7}', json.dumps({"token": "x" * 5000}).encode()):
+        response = client.post(f"/races/{race.slug}/access", body, "application/json")
+        answers[body] = (response.status_code, response.content)
     return answers
 
 
