@@ -3,12 +3,40 @@
 import math
 import random
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 
 from races import wire
+
+
+class Organization(models.Model):
+    """An organizer: its staff accounts see and change only its own races (superusers: all)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrganizerMembership(models.Model):
+    """Puts one staff account in one organization (races.spectators.access reads it)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organizer_membership"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization}"
 
 
 def random_seed() -> int:
@@ -22,6 +50,11 @@ class Race(models.Model):
         RUNNING = "running", "Running"
         FINISHED = "finished", "Finished"
         STOPPED = "stopped", "Stopped"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public: listed for everyone"
+        UNLISTED = "unlisted", "Unlisted: anyone with the link, never listed"
+        PRIVATE = "private", "Private: only with a share link or a staff login"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -51,6 +84,17 @@ class Race(models.Model):
     sim_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
     sim_tick = models.IntegerField(default=-1, editable=False)
     sim_heartbeat = models.DateTimeField(null=True, blank=True, editable=False)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="races",
+        help_text="Whose race this is; empty = only superusers organize it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -321,3 +365,65 @@ class RaceAlerts(models.Model):
 
     def __str__(self) -> str:
         return f"{self.race_id}: {len(self.alerts)} alerts"
+
+
+class RevokedSpectatorLabel(models.Model):
+    """Share links of a race minted with this label stop working from `revoked_at` on.
+
+    The revocation pattern issue 14's device tokens can follow: a token carries a label,
+    a row here (race, label, revoked_at) withdraws every token with that label at once,
+    and open sockets learn it on their next check (races.spectators.access).
+    """
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="revoked_labels")
+    label = models.CharField(max_length=100)
+    revoked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["race", "label"], name="revoked_label_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id}: {self.label} revoked"
+
+
+class SpectatorConnection(models.Model):
+    """One spectator socket: written once on connect, once on disconnect (no per-frame write)."""
+
+    race_slug = models.CharField(max_length=80, db_index=True)
+    endpoint = models.CharField(max_length=16)
+    address = models.CharField(max_length=64, blank=True)
+    label = models.CharField(max_length=100, blank=True, help_text="The share link's label.")
+    username = models.CharField(max_length=150, blank=True)
+    connected_at = models.DateTimeField(db_index=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    close_code = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-connected_at"]
+
+    def __str__(self) -> str:
+        return f"{self.race_slug} from {self.address or '?'} at {self.connected_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.disconnected_at is None:
+            return None
+        return (self.disconnected_at - self.connected_at).total_seconds()
+
+
+class OrganizerAction(models.Model):
+    """Start, stop, reset, start-list change, DNF...: who did what to which race, when."""
+
+    at = models.DateTimeField(db_index=True)
+    username = models.CharField(max_length=150)
+    race_slug = models.CharField(max_length=80, db_index=True)
+    action = models.CharField(max_length=32)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.race_slug}"

@@ -366,3 +366,9 @@ def is_decision(message: Mapping) -> bool:
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+# Socket close codes of a private race's share link (docs/ARCHITECTURE.md, "Close codes");
+# the race page (static/js/connection.js) treats both as final and says why.
+CLOSE_LINK_EXPIRED = 4401
+CLOSE_LINK_REVOKED = 4403

@@ -196,6 +196,12 @@ SIMULATION_CONCURRENCY = envint("SIMULATION_CONCURRENCY", "8")  # races per work
 # The fanout exchange race status notices go through to the relays.
 RELAY_CONTROL_EXCHANGE = os.getenv("RELAY_CONTROL_EXCHANGE", CONTROL_EXCHANGE)
 WS_ALLOWED_ORIGINS = envlist("WS_ALLOWED_ORIGINS")
+# Spectator share links (races/spectators/tokens.py): HS256 JWTs signed with this secret, so
+# a ticketing site holding it can mint its own. Empty: derived from SECRET_KEY.
+SPECTATOR_TOKEN_SECRET = os.getenv("SPECTATOR_TOKEN_SECRET", "")
+# How often an open private-race socket re-checks its token (expiry, revoked label).
+SPECTATOR_TOKEN_RECHECK_SECONDS = envfloat("SPECTATOR_TOKEN_RECHECK_SECONDS", "30")
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", "90")
 # Per web process (races/spectators/socket_limits.py, races/spectators/socket_writer.py);
 # 0 turns a limit off,
 # except WS_SEND_BUFFER_BYTES: unsent bytes after which a spectator is dropped.

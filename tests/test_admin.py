@@ -34,6 +34,9 @@ def race_form(**extra) -> dict:
         "athletes-INITIAL_FORMS": "0",
         "checkpoints-TOTAL_FORMS": "0",
         "checkpoints-INITIAL_FORMS": "0",
+        "revoked_labels-TOTAL_FORMS": "0",
+        "revoked_labels-INITIAL_FORMS": "0",
+        "visibility": "public",
     }
     form.update(extra)
     return form

@@ -51,6 +51,8 @@ def change_form_post(race: Race, **extra) -> dict:
         "tick_seconds": "5", "seed": "42",
         "athletes-TOTAL_FORMS": "0", "athletes-INITIAL_FORMS": "0",
         "checkpoints-TOTAL_FORMS": "0", "checkpoints-INITIAL_FORMS": "0",
+        "revoked_labels-TOTAL_FORMS": "0", "revoked_labels-INITIAL_FORMS": "0",
+        "visibility": "public",
     }  # fmt: skip
     data.update(extra)
     return data

@@ -168,8 +168,9 @@ async def test_an_unexpected_server_error_counts_as_other(monkeypatch):
         raise RuntimeError("the database went away mid-handshake")
 
     monkeypatch.setattr(race_hub, "race_hub", broken)
+    race = await sync_to_async(started_race)(athletes=1)  # admitted, then the hub fails
     before = await scrape_web()
-    socket = await connect("/ws/races/any-race/")
+    socket = await connect(f"/ws/races/{race.slug}/")
     with pytest.raises(RuntimeError, match="database went away"):
         await socket.receive_output(timeout=5)
     after = await scrape_web()

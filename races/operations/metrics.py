@@ -47,6 +47,8 @@ WEBSOCKET_ERRORS = (
     "origin",  # handshake from a browser origin that is not allowed
     "layer_unavailable",  # channel layer (broker) did not answer in time: 1011
     "slow_client",  # dropped for not reading (more than WS_SEND_BUFFER_BYTES unsent)
+    "link_expired",  # 4401: the private race's share link expired
+    "link_revoked",  # 4403: the organizer revoked the share link's label
     "rate_limited",  # too many sockets from one address, or messages on one: 4429
     "other",  # an unexpected server error (the socket closes with 1011)
 )

@@ -8,7 +8,9 @@ from django.http import HttpResponse
 from django.utils.html import format_html
 
 from races.models import Athlete, Checkpoint, Race
+from races.operations import audit
 from races.organizer import lifecycle
+from races.organizer.admin_access import RaceAccessMixin, RevokedLabelInline
 from races.organizer.admin_forms import PREVIEW_BUTTON, PREVIEW_CODE, RaceAdminForm
 from races.organizer.admin_lifecycle import LifecycleAdminMixin, available_transitions
 from races.organizer.course_import import attach_course, replace_start_list
@@ -24,6 +26,13 @@ STATUS_COLOURS = {
     "stopped": "#dc3545",
 }
 
+
+# The audit trail's name of each lifecycle change (races.operations.audit.ACTIONS).
+ACTION_OF = {
+    lifecycle.start_race: "start",
+    lifecycle.stop_race: "stop",
+    lifecycle.reset_race: "reset",
+}
 
 ADD_HIDDEN = {"status_badge", "course_summary"}
 
@@ -59,7 +68,7 @@ class CheckpointInline(SetupInline):
 
 
 @admin.register(Race)
-class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
+class RaceAdmin(RaceAccessMixin, LifecycleAdminMixin, admin.ModelAdmin):
     form = RaceAdminForm
     change_form_template = "admin/races/race/change_form.html"
     list_display = [
@@ -70,11 +79,11 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
         "started_at",
         "live_link",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "visibility"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["status_badge", "generation", "started_at", "finished_at", "course_summary"]
-    inlines = [AthleteInline, CheckpointInline]
+    inlines = [AthleteInline, CheckpointInline, RevokedLabelInline]
     actions = ["start_races", "stop_races", "reset_races", "export_start_list"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
@@ -88,6 +97,12 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
     ]
 
     def get_fieldsets(self, request, race=None):
+        fieldsets = self._fieldsets_for(race)
+        (name, options), *rest = fieldsets
+        first = (name, {**options, "fields": [*options["fields"], *self.access_fields(request)]})
+        return [first, *rest]
+
+    def _fieldsets_for(self, race: Race | None):
         if race is None:  # nothing to summarise or time before the first save
             return [
                 (name, {"fields": [f for f in opts["fields"] if f not in ADD_HIDDEN]})
@@ -174,6 +189,7 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
                 attach_course(race, form.gpx_name, form.gpx_data, form.parsed_course)
             if form.start_list_rows is not None:
                 count = replace_start_list(race, form.start_list_rows)
+                audit.organizer_action(request.user, race.slug, "start_list", f"{count} imported")
                 messages.success(request, f"Imported {count} athletes from the start list.")
                 form.start_list_imported = True
         except ValidationError as refused:  # the race started while the form was open
@@ -185,6 +201,10 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
         if getattr(form, "start_list_imported", False) and formset.model is Athlete:
             return
         super().save_formsets(request, form, formset, change)
+        if formset.model is Athlete and change and formset.has_changed():
+            edits = f"{len(formset.new_objects)} added, {len(formset.changed_objects)} changed, "
+            edits += f"{len(formset.deleted_objects)} removed"
+            audit.organizer_action(request.user, form.instance.slug, "start_list", edits)
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         context["preview_button"] = PREVIEW_BUTTON
@@ -221,6 +241,7 @@ class RaceAdmin(LifecycleAdminMixin, admin.ModelAdmin):
             except lifecycle.TransitionRefused as refused:
                 self.message_user(request, str(refused), messages.ERROR)
             else:
+                audit.organizer_action(request.user, race.slug, ACTION_OF[change])
                 self.message_user(request, f"{race.name}: {verb}.", messages.SUCCESS)
 
     @admin.action(description="Start selected races")

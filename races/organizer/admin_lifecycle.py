@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from races.models import Race
+from races.operations import audit
 from races.organizer import lifecycle
 
 
@@ -69,7 +70,7 @@ class LifecycleAdminMixin:
         ]
 
     def transition_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
-        race = get_object_or_404(Race, pk=unquote(object_id))
+        race = get_object_or_404(self.get_queryset(request), pk=unquote(object_id))
         transition = TRANSITIONS.get(name)
         if transition is None:
             return HttpResponseRedirect(self._change_url(race))
@@ -81,6 +82,7 @@ class LifecycleAdminMixin:
             except lifecycle.TransitionRefused as refused:
                 self.message_user(request, str(refused), messages.ERROR)
             else:
+                audit.organizer_action(request.user, race.slug, transition.name)
                 self.message_user(request, f"{race.name}: {transition.done}.", messages.SUCCESS)
             return HttpResponseRedirect(self._change_url(race))
         context = {

@@ -1,7 +1,10 @@
 """The JSON API under /api/: races, course GeoJSON, leaderboard, positions, tracks.
 
-Read-only and anonymous, like the spectator pages. The leaderboard is the relay's stored
-live state (`races.spectators.snapshots`), the same one a spectator's snapshot comes from.
+Read-only and anonymous, like the spectator pages. Lists hold public races only; a private
+race answers exactly like a missing one unless the request shows a valid share link
+(cookie or `Authorization: Bearer <token>`) or a staff login (races.spectators.access).
+The leaderboard is the relay's stored live state (`races.spectators.snapshots`), the same
+one a spectator's snapshot comes from.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from races import wire
 from races.models import Athlete, Position, Race
-from races.spectators import snapshots
+from races.spectators import access, snapshots
 
 # A map needs no more; longer courses are simplified (Ramer-Douglas-Peucker, gpxpy),
 # with the smallest of these tolerances (metres) that gets under the limit.
@@ -31,19 +34,25 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def find_race(slug: str) -> Race | None:
-    return Race.objects.select_related("course").filter(slug=slug).first()
+def find_race(request, slug: str) -> Race | None:
+    """The race, if this request may watch it; None (as for a missing race) otherwise."""
+    admitted = access.request_access(request, slug)
+    return admitted.race if admitted.allowed else None
+
+
+def may_watch(request, slug: str) -> bool:
+    return access.request_access(request, slug).allowed
 
 
 @require_GET
 def race_list(request):
-    races = Race.objects.order_by("status", "name")
+    races = access.listed_races(Race.objects.order_by("status", "name"))
     return JsonResponse({"races": [_race_json(race) for race in races]})
 
 
 @require_GET
 def race_detail(request, slug: str):
-    race = find_race(slug)
+    race = find_race(request, slug)
     if race is None:
         return error(404, f"no race {slug!r}")
     checkpoints = list(race.checkpoints.values("name", "distance_m", "kind"))
@@ -58,7 +67,7 @@ def race_detail(request, slug: str):
 
 @require_GET
 def course_geojson(request, slug: str):
-    race = find_race(slug)
+    race = find_race(request, slug)
     course = getattr(race, "course", None) if race else None
     if course is None:
         return error(404, f"no course for race {slug!r}")
@@ -74,6 +83,8 @@ def course_geojson(request, slug: str):
 
 @require_GET
 def leaderboard(request, slug: str):
+    if not may_watch(request, slug):
+        return error(404, f"no race {slug!r}")
     try:
         snapshot = snapshots.read_snapshot(slug)
     except snapshots.UnknownRace:
@@ -88,7 +99,7 @@ def positions(request, slug: str):
     """`?since_frame=N`: stored positions of frames after N (oldest first, at most
     MAX_POSITIONS; `more` says whether to ask again). `?at=ISO-time`: every athlete's last
     position at or before that time."""
-    race = find_race(slug)
+    race = find_race(request, slug)
     if race is None:
         return error(404, f"no race {slug!r}")
     if "at" in request.GET:
@@ -129,7 +140,8 @@ def positions(request, slug: str):
 
 @require_GET
 def athlete_track(request, slug: str, bib: str):
-    athlete = Athlete.objects.filter(race__slug=slug, bib=bib).first()
+    race = find_race(request, slug)
+    athlete = race and Athlete.objects.filter(race=race, bib=bib).first()
     if athlete is None:
         return error(404, f"no athlete with bib {bib!r} in race {slug!r}")
     rows = Position.objects.filter(athlete=athlete).order_by("seq")

@@ -23,9 +23,12 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from races import wire
 from races.operations import metrics
+from races.spectators import access
 from races.spectators.socket_writer import Outgoing, SlowClient, direct_writer
 from races.wire import RACES_GROUP, SEED_GROUP
 
@@ -205,6 +208,8 @@ class RaceListHub(GroupHub):
 
     async def handle(self, message: dict) -> None:
         if message.get("type") == "race.status":
+            if message.get("slug") in await hidden_slugs():
+                return  # unlisted and private races are never announced to the list
             await self.broadcast(text_message(message["text"]))
 
 
@@ -224,9 +229,20 @@ class SeedHub(GroupHub):
         if message.get("type") != "race.events":
             return
         race = message["race"]
-        listeners = tuple(s for s in self.spectators if s.race is None or s.race == race)
+        listed = wire.slug_of_exchange(race) not in await hidden_slugs()
+        listeners = tuple(
+            s for s in self.spectators if s.race == race or (s.race is None and listed)
+        )
         for text in message["events"]:
             await self.broadcast(text_message(text), listeners, positions=1)
+
+
+async def hidden_slugs() -> frozenset[str]:
+    """Slugs of unlisted and private races (cached a moment: this is on every frame)."""
+    slugs = access.hidden_slugs_if_fresh()
+    if slugs is None:
+        slugs = await database_sync_to_async(access.refresh_hidden_slugs)()
+    return slugs
 
 
 # ---- the process's hubs ------------------------------------------------------------------

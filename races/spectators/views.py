@@ -4,12 +4,17 @@ Both pages render what the database knows, so they are useful before any script 
 the live parts (positions, leaderboard, status changes) arrive over WebSockets.
 """
 
+import json
+
 from django.conf import settings
 from django.db.models import Case, Count, IntegerField, Value, When
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from races.models import LiveAthlete, Race
+from races.spectators import access
 
 # Running races first, then those about to start, then the ones already over.
 LIST_ORDER = [
@@ -28,7 +33,8 @@ def spectator_races():
         output_field=IntegerField(),
     )
     return (
-        Race.objects.exclude(status=Race.Status.DRAFT)
+        access.listed_races()
+        .exclude(status=Race.Status.DRAFT)
         .select_related("course")
         .annotate(athlete_total=Count("athletes"), list_order=order)
         .order_by("list_order", "-started_at", "scheduled_start", "name")
@@ -60,8 +66,55 @@ def race_list(request: HttpRequest) -> HttpResponse:
 
 
 def race_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
+    admitted = access.request_access(request, slug)
+    if admitted.outcome is access.Outcome.HIDDEN:
+        return race_gate(request, slug, 404, "")
+    if not admitted.allowed:
+        status = 401 if admitted.outcome is access.Outcome.EXPIRED else 403
+        return race_gate(request, slug, status, admitted.reason)
+    race = admitted.race
     return render(request, "races/race_detail.html", {"race": race, "page": page_config(race)})
+
+
+def race_gate(request: HttpRequest, slug: str, status: int, reason: str) -> HttpResponse:
+    """The page of a race one may not watch: identical for a private race and a missing one
+    (status 404, reason ""). It carries the script that trades a share link's `#access=`
+    fragment for the cookie, so a fresh link works even where an old one was refused."""
+    context = {"slug": slug, "reason": reason, "access_url": f"/races/{slug}/access"}
+    return render(request, "races/race_gate.html", context, status=status)
+
+
+@csrf_exempt  # it only stores a link its holder already has; no session, nothing to forge
+@require_POST
+def race_access(request: HttpRequest, slug: str) -> JsonResponse:
+    """`{"token": ...}` from the page's fragment: valid → the cookie the page and its
+    socket carry from now on. Answers 404 like a missing race for anything else but a
+    genuine expired (401) or revoked (403) link for this race."""
+    try:
+        token = json.loads(request.body or b"{}").get("token")
+    except (ValueError, AttributeError):
+        token = None
+    if not isinstance(token, str) or len(token) > 4096:
+        token = ""
+    admitted = access.spectator_access(slug, token)
+    if admitted.outcome is access.Outcome.HIDDEN:
+        return JsonResponse({"error": f"no race {slug!r}"}, status=404)
+    if not admitted.allowed:
+        status = 401 if admitted.outcome is access.Outcome.EXPIRED else 403
+        body = {"error": admitted.reason, "outcome": admitted.outcome.value}
+        return JsonResponse(body, status=status)
+    if not admitted.token:  # a public or unlisted race: nothing to remember
+        return JsonResponse({"ok": True, "expires_at": None})
+    response = JsonResponse({"ok": True, "expires_at": admitted.expires_at.isoformat()})
+    response.set_cookie(
+        access.cookie_name(slug),
+        token,
+        expires=admitted.expires_at,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    return response
 
 
 def page_config(race: Race) -> dict:

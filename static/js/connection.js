@@ -17,8 +17,9 @@ const MAX_DELAY_MS = 15000;
 const PING_EVERY_MS = 10000;
 const SILENCE_LIMIT_MS = 25000;
 const RESUME_RETRY_MS = 2000;
-// Close codes after which trying again cannot help.
-const FINAL_CLOSE_CODES = new Set([4404]);
+// Close codes after which trying again cannot help: unknown race, share link expired or
+// revoked (races/wire.py).
+const FINAL_CLOSE_CODES = new Set([4404, 4401, 4403]);
 
 /** Delay before reconnect attempt n (1, 2, …): full jitter over an exponential cap. */
 export function backoffDelay(attempt, random = Math.random) {

@@ -145,10 +145,24 @@ function onConnectionState(connection, detail) {
     connecting: "Connecting…",
     live: "Live",
     reconnecting: "Reconnecting…",
-    closed: detail.code === 4404 ? "Race not found" : "Offline",
+    closed: CLOSED_TEXT[detail.code]?.[0] ?? "Offline",
   }[connection];
   $("connection-text").textContent = text;
+  const explanation = connection === "closed" ? CLOSED_TEXT[detail.code]?.[1] : null;
+  if (explanation) {
+    const notice = $("map-notice");
+    notice.textContent = explanation;
+    notice.classList.add("map-notice-stop");
+    notice.hidden = false;
+  }
 }
+
+// Close codes the page explains (races/wire.py; docs/ARCHITECTURE.md "Close codes").
+const CLOSED_TEXT = {
+  4404: ["Race not found", null],
+  4401: ["Link expired", "Your share link has expired, so live updates stopped. Ask the organizer for a new link."],
+  4403: ["Link withdrawn", "The organizer has withdrawn your share link, so live updates stopped. Ask them for a new link."],
+};
 
 // ---- course -------------------------------------------------------------------------
 
