@@ -49,7 +49,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     """The live leaderboard, or with `?at=` the one of that instant."""
     if "at" not in request.GET:
         return live_api.leaderboard(request, slug)
-    race = live_api.find_race(slug)
+    race = live_api.find_race(request, slug)
     if race is None:
         return error(404, f"no race {slug!r}")
     at = parse_at(race, request.GET["at"])
@@ -60,7 +60,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def results(request: HttpRequest, slug: str) -> HttpResponse:
-    race = live_api.find_race(slug)
+    race = live_api.find_race(request, slug)
     if race is None:
         return error(404, f"no race {slug!r}")
     return JsonResponse(race_results(race))
@@ -68,7 +68,7 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def results_csv(request: HttpRequest, slug: str) -> HttpResponse:
-    race = live_api.find_race(slug)
+    race = live_api.find_race(request, slug)
     if race is None:
         return error(404, f"no race {slug!r}")
     response = HttpResponse(exports.results_csv(race_results(race)), content_type="text/csv")
@@ -89,7 +89,7 @@ def athlete_gpx(request: HttpRequest, slug: str, bib: str) -> HttpResponse:
 
 @require_GET
 def athlete_analysis(request: HttpRequest, slug: str) -> HttpResponse:
-    race = live_api.find_race(slug)
+    race = live_api.find_race(request, slug)
     if race is None:
         return error(404, f"no race {slug!r}")
     if not request.GET.get("bib"):

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from races import wire
 from races.history import analysis, charts
 from races.history.exports import clock_text
 from races.history.results import race_results
 from races.models import Race
+from races.spectators import access
+
+
+def watched_race(request: HttpRequest, slug: str) -> Race:
+    """The race if this request may watch it; 404 as for a missing race otherwise (a
+    private race never shows that it exists: `races.spectators.access`)."""
+    admitted = access.request_access(request, slug)
+    if not admitted.allowed or admitted.race is None:
+        raise Http404("no such race")
+    return admitted.race
 
 
 def results_page(request: HttpRequest, slug: str) -> HttpResponse:
-    race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
+    race = watched_race(request, slug)
     results = race_results(race)
     gender = request.GET.get("gender", "")
     category = request.GET.get("category", "")
@@ -53,7 +63,7 @@ def _pace(seconds: float | None) -> str:
 
 def analysis_page(request: HttpRequest, slug: str) -> HttpResponse:
     """One athlete against another (or the winner): legs, gains, moving time, charts."""
-    race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
+    race = watched_race(request, slug)
     athletes = list(race.athletes.order_by("bib").values_list("bib", "name"))
     athletes.sort(key=lambda a: wire.bib_order(a[0]))
     bib = request.GET.get("bib") or (athletes[0][0] if athletes else "")
