@@ -157,3 +157,15 @@ def test_prune_audit_deletes_only_entries_older_than_the_retention():
     call_command("prune_audit", stdout=out)
     assert "Deleted 1 spectator connections and 1 organizer actions" in out.getvalue()
     assert SpectatorConnection.objects.count() == OrganizerAction.objects.count() == 1
+
+
+def test_organization_a_cannot_watch_or_decide_in_bs_race_control(two_organizations):
+    client, race_a, race_b = two_organizations
+    b_athlete = race_b.athletes.first()
+    assert client.get(reverse("race-control", args=[race_a.slug])).status_code == 200
+    assert client.get(reverse("race-control", args=[race_b.slug])).status_code == 404
+    assert client.get(reverse("race-control-alerts", args=[race_b.slug])).status_code == 404
+    decide = reverse("race-control-decide", args=[race_b.slug])
+    answer = client.post(decide, {"bib": b_athlete.bib, "kind": "dnf", "reason": "x"})
+    assert answer.status_code == 404
+    assert not race_b.decisions.exists()

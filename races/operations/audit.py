@@ -22,7 +22,19 @@ from races.models import OrganizerAction, SpectatorConnection
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = ("start", "stop", "reset", "start_list", "dnf", "visibility", "share_link", "revoke")
+ACTIONS = (
+    "start",
+    "stop",
+    "reset",
+    "start_list",
+    "dns",
+    "dnf",
+    "finish_time",
+    "undo",
+    "visibility",
+    "share_link",
+    "revoke",
+)
 
 
 @dataclass

@@ -17,8 +17,10 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from races.models import AthleteDecision, Race, RaceAlerts
+from races.operations import audit
 from races.organizer import decisions
 from races.organizer.race_alerts import KINDS
+from races.spectators import access
 from races.spectators.views import page_config
 
 ALERT_LABELS = {
@@ -29,6 +31,12 @@ ALERT_LABELS = {
     "missed_checkpoint": "Missed checkpoint",
 }
 assert set(ALERT_LABELS) == set(KINDS)
+
+
+def organized_race(request: HttpRequest, slug: str, races=None) -> Race:
+    """The race if this account organizes it (its organization's, or any for a superuser:
+    `races.spectators.access.organized_races`); 404 as for a missing race otherwise."""
+    return get_object_or_404(access.organized_races(request.user, races), slug=slug)
 
 
 def control_url(race: Race) -> str:
@@ -53,7 +61,7 @@ def current_alerts(race: Race) -> list[dict]:
 @staff_member_required
 @require_GET
 def race_control(request: HttpRequest, slug: str) -> HttpResponse:
-    race = get_object_or_404(Race.objects.select_related("course"), slug=slug)
+    race = organized_race(request, slug, Race.objects.select_related("course"))
     active = decisions.active_decisions(race)
     alerts = current_alerts(race)
     config = {
@@ -81,14 +89,14 @@ def race_control(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_member_required
 @require_GET
 def race_control_alerts(request: HttpRequest, slug: str) -> JsonResponse:
-    race = get_object_or_404(Race, slug=slug)
+    race = organized_race(request, slug)
     return JsonResponse({"status": race.status, "alerts": current_alerts(race)})
 
 
 @staff_member_required
 @require_POST
 def race_control_decide(request: HttpRequest, slug: str) -> HttpResponse:
-    race = get_object_or_404(Race, slug=slug)
+    race = organized_race(request, slug)
     back = redirect("race-control", slug=race.slug)
     bib = request.POST.get("bib", "").strip()
     athlete = race.athletes.filter(bib=bib).first()
@@ -101,6 +109,7 @@ def race_control_decide(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         if kind == "undo":
             decisions.undo(race, athlete, by=by, reason=reason)
+            audit.organizer_action(request.user, race.slug, "undo", f"bib {athlete.bib}")
             messages.success(request, f"Decision for {athlete} undone.")
             return back
         finish_s = None
@@ -110,5 +119,6 @@ def race_control_decide(request: HttpRequest, slug: str) -> HttpResponse:
     except decisions.DecisionRefused as refused:
         messages.error(request, str(refused))
         return back
+    audit.organizer_action(request.user, race.slug, kind, f"bib {athlete.bib}: {reason}".strip())
     messages.success(request, f"{athlete}: {decision.get_kind_display()}. Spectators see it now.")
     return back
