@@ -18,7 +18,7 @@ from kombu import Connection
 from harness.spectator_client import Spectator
 from harness.waiting import async_wait_until
 from races import wire
-from races.models import LiveRace, Position
+from races.models import LiveRace, Organization, OrganizerMembership, Position, Race
 from races.organizer import lifecycle
 from races.relay import broker
 from tests.conftest import raceweb_processes
@@ -318,7 +318,11 @@ async def test_a_dnf_marked_in_race_control_shows_on_every_web_process_within_a_
     slug = race.race.slug
 
     def organizer_marks(kind: str, **form) -> None:
+        # An organizer of the race's organization (race control is scoped by it).
+        organization = Organization.objects.create(name=unique_name("Org"))
+        Race.objects.filter(slug=slug).update(organization=organization)
         organizer = User.objects.create_user(unique_name("org").replace(" ", ""), is_staff=True)
+        OrganizerMembership.objects.create(user=organizer, organization=organization)
         client = Client()
         client.force_login(organizer)
         with override_settings(
