@@ -11,7 +11,7 @@ import autobahn.util  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from races import deployment  # noqa: E402
-from races.operations.metrics import register_web_collectors  # noqa: E402
+from races.operations.races_running import register_web_collectors  # noqa: E402
 from races.spectators.routing import websocket_urlpatterns  # noqa: E402
 from races.spectators.socket_limits import SocketLimits  # noqa: E402
 

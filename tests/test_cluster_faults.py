@@ -25,22 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import override_settings
 
 from harness.rabbitmq_cluster import PrivateRabbitMQCluster
 from harness.rabbitmq_node import rabbitmq_installed
 from harness.spectator_client import Spectator, consistent_frames
 from harness.waiting import async_wait_until
 from races import wire
-from races.models import LiveRace, Position
-from races.organizer import lifecycle
-from simulator.publishers import AmqpPublisher
 from tests.conftest import raceweb_processes
-from tests.factories import EventFeed, make_race, unique_name
+from tests.fed_races import ConfirmedRace, everything_stored, publish_ticks
 
 pytestmark = [
     pytest.mark.faults,
@@ -75,55 +70,6 @@ def stack(cluster, django_db_setup, django_db_blocker, tmp_path_factory):
     finally:
         processes.stop_all()
         print(processes.logs())
-
-
-class ConfirmedRace:
-    """A started race whose positions the test publishes, each confirmed by the broker."""
-
-    def __init__(self, declare_via: str, publish_via: str, athletes: int = 8) -> None:
-        self.url = publish_via
-        race = make_race(unique_name("Cluster"), athletes=athletes)
-        idle_queue = f"nobody-{uuid.uuid4().hex[:8]}"
-        with override_settings(AMQP_URL=declare_via, EMBEDDED=False, SIMULATION_QUEUE=idle_queue):
-            self.race = lifecycle.start_race(race)
-        self.feed = EventFeed(self.race)
-        self.confirmed: list[dict] = []
-        self.publisher = AmqpPublisher(publish_via)
-
-    def publish(self, events: list[dict]) -> None:
-        """As the simulator publishes: returns once the broker confirmed the whole batch
-        (a batch nacked while the queue elects a new leader is sent again)."""
-        self.publisher.publish(wire.exchange_name(self.race.slug), events)
-        self.confirmed.extend(events)
-
-    def stored_seqs(self) -> list[int]:
-        return list(Position.objects.filter(race=self.race).values_list("seq", flat=True))
-
-    def frame(self) -> int:
-        return LiveRace.objects.filter(race=self.race).values_list("frame", flat=True).first() or 0
-
-
-async def publish_ticks(race: ConfirmedRace, seconds: range) -> None:
-    for second in seconds:
-        events = race.feed.starts() if second == 0 else race.feed.tick(second)
-        await sync_to_async(race.publish)(events)
-        await asyncio.sleep(0.05)
-
-
-async def everything_stored(race: ConfirmedRace, what: str) -> list[int]:
-    expected = sorted({event["seq"] for event in race.confirmed})
-    stored: list[int] = []
-
-    async def done() -> bool:
-        stored[:] = sorted(await sync_to_async(race.stored_seqs)())
-        return stored == expected
-
-    try:
-        await async_wait_until(done, DEADLINE_S, what)
-    except AssertionError as error:
-        missing = sorted(set(expected) - set(stored))
-        raise AssertionError(f"{error}; {len(missing)} missing: {missing[:40]}") from None
-    return stored
 
 
 async def spectators_reach(spectators: list[Spectator], race: ConfirmedRace, what: str) -> None:

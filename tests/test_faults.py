@@ -23,7 +23,6 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import override_settings
-from kombu import Connection
 
 from harness.spectator_client import ResumingSpectator, Spectator, consistent_frames
 from harness.stack import http_status
@@ -31,9 +30,9 @@ from harness.waiting import async_wait_until
 from races import wire
 from races.models import LiveRace, Position, Race
 from races.organizer import lifecycle
-from races.relay import broker
 from tests.conftest import raceweb_processes
-from tests.factories import EventFeed, make_race, unique_name
+from tests.factories import make_race, unique_name
+from tests.fed_races import ConfirmedRace, everything_stored, publish_ticks
 
 pytestmark = [
     pytest.mark.faults,
@@ -203,63 +202,8 @@ async def test_every_queue_and_prefetch_is_one_rabbitmq_4_3_accepts(live):
     await sync_to_async(stop)(race, live.node.amqp_url)
 
 
-# ---- races fed directly, so a test knows every event that was published -----------------
-
-
-class FedRace:
-    """A started race whose events the test publishes itself (as the simulator would);
-    its simulation segment goes to a queue no worker reads."""
-
-    def __init__(self, url: str, athletes: int = 8) -> None:
-        self.url = url
-        race = make_race(unique_name("Fed"), athletes=athletes)
-        idle_queue = f"nobody-{uuid.uuid4().hex[:8]}"
-        with override_settings(AMQP_URL=url, EMBEDDED=False, SIMULATION_QUEUE=idle_queue):
-            self.race = lifecycle.start_race(race)
-        self.feed = EventFeed(self.race)
-        self.published: list[dict] = []
-
-    def publish(self, events: list[dict]) -> None:
-        with Connection(self.url, transport_options=broker.CONFIRMED) as conn:
-            producer = conn.Producer()  # each publish returns once the broker confirmed it
-            for event in events:
-                producer.publish(
-                    json.dumps(event),
-                    exchange=broker.race_exchange(self.race.slug),
-                    content_type="application/json",
-                    delivery_mode=2,
-                )
-        self.published.extend(events)
-
-    def stored_seqs(self) -> list[int]:
-        return list(Position.objects.filter(race=self.race).values_list("seq", flat=True))
-
-
-async def publish_ticks(race: FedRace, seconds: range) -> None:
-    for second in seconds:
-        events = race.feed.starts() if second == 0 else race.feed.tick(second)
-        await sync_to_async(race.publish)(events)
-        await asyncio.sleep(0.05)
-
-
-async def all_stored(race: FedRace) -> None:
-    expected = sorted({e["seq"] for e in race.published})
-
-    stored: list[int] = []
-
-    async def done() -> bool:
-        stored[:] = sorted(await sync_to_async(race.stored_seqs)())
-        return stored == expected
-
-    try:
-        await async_wait_until(done, DEADLINE_S, f"all {len(expected)} published positions")
-    except AssertionError as error:
-        missing = sorted(set(expected) - set(stored))
-        raise AssertionError(f"{error}; {len(missing)} missing: {missing[:40]}") from None
-
-
 async def test_relay_crash_loses_no_position_and_stores_none_twice(live, spectators):
-    race = await sync_to_async(FedRace)(live.node.amqp_url)
+    race = await sync_to_async(ConfirmedRace)(live.node.amqp_url)
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     watcher = await spectators(ws)
     await publish_ticks(race, range(0, 30 * 10, 30))
@@ -270,11 +214,11 @@ async def test_relay_crash_loses_no_position_and_stores_none_twice(live, spectat
     await asyncio.to_thread(live.relay)
     await publish_ticks(race, range(600, 30 * 25, 30))
     # The publisher repeats itself too (a simulation segment delivered again).
-    await sync_to_async(race.publish)(race.published[-16:])
+    await sync_to_async(race.publish)(race.confirmed[-16:])
 
-    await all_stored(race)
+    await everything_stored(race, "every published position")
     seqs = await sync_to_async(race.stored_seqs)()
-    assert len(seqs) == len(set(seqs)) == len({e["seq"] for e in race.published})
+    assert len(seqs) == len(set(seqs)) == len({e["seq"] for e in race.confirmed})
     await caught_up([watcher], race.race, "the spectator to see the last frame")
     assert consistent_frames(watcher.messages) == []
 
@@ -389,7 +333,7 @@ async def stalled_is_dropped(live, race, base, reader, stalled, dropped_before) 
 
 
 async def test_a_flood_from_one_address_is_limited(live, spectators):
-    race = await sync_to_async(FedRace)(live.node.amqp_url, athletes=2)
+    race = await sync_to_async(ConfirmedRace)(live.node.amqp_url, athletes=2)
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     crowd = [await spectators(ws, "127.0.0.9") for _ in range(MAX_SOCKETS_PER_ADDRESS)]
     await async_wait_until(
@@ -414,7 +358,7 @@ async def test_a_flood_from_one_address_is_limited(live, spectators):
 
 
 async def test_an_oversized_frame_closes_that_socket_only(live, spectators):
-    race = await sync_to_async(FedRace)(live.node.amqp_url, athletes=2)
+    race = await sync_to_async(ConfirmedRace)(live.node.amqp_url, athletes=2)
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     sender = await spectators(ws, "127.0.0.11")
     neighbour = await spectators(ws, "127.0.0.11")

@@ -18,16 +18,13 @@ a few races run at once, so a process exports a few dozen race series.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # `_created` series double the series count of every counter and histogram for a value
 # that rate() never needs.
@@ -365,52 +362,3 @@ def tick_finished(duration_s: float, budget_s: float) -> None:
     if duration_s > budget_s:
         WORKER_TICK_OVERRUNS.inc()
         WORKER_TICK_OVERRUN_SECONDS.inc(duration_s - budget_s)
-
-
-# --- races running (web, read from the database at scrape time) -----------------------
-class RacesRunningCollector(Collector):
-    """`raceweb_races_running` and one `raceweb_race_running{race}` per running race.
-
-    Read from the database when /metrics is scraped, so every web process reports the
-    same numbers (use max() across processes). Bounded by the races running at once.
-    """
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        slugs = running_race_slugs()
-        if slugs is None:
-            return
-        total = GaugeMetricFamily("raceweb_races_running", "Races whose status is running.")
-        total.add_metric([], len(slugs))
-        yield total
-        per_race = GaugeMetricFamily(
-            "raceweb_race_running", "1 for each race whose status is running.", labels=["race"]
-        )
-        for slug in slugs:
-            per_race.add_metric([slug], 1)
-        yield per_race
-
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        # Describing without collecting keeps registration free of database queries.
-        yield GaugeMetricFamily("raceweb_races_running", "")
-        yield GaugeMetricFamily("raceweb_race_running", "", labels=["race"])
-
-
-def running_race_slugs() -> list[str] | None:
-    """Slugs of the running races, or None when the database cannot answer now."""
-    # Imported here so that this module loads before Django's apps are ready.
-    from races.models import Race
-
-    try:
-        return list(Race.objects.filter(status=Race.Status.RUNNING).values_list("slug", flat=True))
-    except Exception as error:  # a scrape must never fail because the database does
-        logger.warning("raceweb_races_running left out: database query failed: %s", error)
-        return None
-
-
-_races_running_collector = RacesRunningCollector()
-
-
-def register_web_collectors(registry=REGISTRY) -> None:
-    """Add the collectors only the web process exports (called from raceweb/asgi.py)."""
-    with contextlib.suppress(ValueError):  # already registered: importing twice is fine
-        registry.register(_races_running_collector)

@@ -37,7 +37,7 @@ ACTION_OF = {
 ADD_HIDDEN = {"status_badge", "course_summary"}
 
 
-LOCKED_FIELDS = ["slug", "scheduled_start", "time_compression", "tick_seconds", "seed"]
+LOCKED_FIELDS = ["slug", "scheduled_start", "tracking", "time_compression", "tick_seconds", "seed"]
 
 
 class SetupInline(admin.TabularInline):
@@ -92,7 +92,10 @@ class RaceAdmin(RaceAccessMixin, LifecycleAdminMixin, admin.ModelAdmin):
             "Start list",
             {"fields": ["start_list_file", "start_list_cached", "start_list_cached_name"]},
         ),
-        ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
+        (
+            "Simulation or tracking",
+            {"fields": ["tracking", "time_compression", "tick_seconds", "seed"]},
+        ),
         ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
     ]
 
@@ -121,7 +124,10 @@ class RaceAdmin(RaceAccessMixin, LifecycleAdminMixin, admin.ModelAdmin):
             (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
             ("Course", {"fields": ["course_summary"], "description": why}),
             ("Start list", {"fields": ["start_list_summary"], "description": read_only}),
-            ("Simulation", {"fields": ["time_compression", "tick_seconds", "seed"]}),
+            (
+                "Simulation or tracking",
+                {"fields": ["tracking", "time_compression", "tick_seconds", "seed"]},
+            ),
             ("Timing", {"fields": ["started_at", "finished_at", "generation"]}),
         ]
 

@@ -36,7 +36,15 @@ class RaceAdminForm(forms.ModelForm):
 
     class Meta:
         model = Race
-        fields = ["name", "slug", "scheduled_start", "time_compression", "tick_seconds", "seed"]
+        fields = [
+            "name",
+            "slug",
+            "scheduled_start",
+            "tracking",
+            "time_compression",
+            "tick_seconds",
+            "seed",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

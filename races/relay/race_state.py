@@ -10,16 +10,12 @@ events without it (real trackers) are snapped onto the course forward only
 in `races.relay.events`; the public form of an athlete is `races.relay.athlete_state`'s.
 
 Ranking: finished athletes by finish time, then running athletes by distance (earlier
-arrival first on a tie), then those not started, then DNF. Only finished and running
-athletes get a rank number. The gap to the leader is time: how much later the athlete
-reached their current distance than the leader did (the leader's passage times are
-interpolated between the leader's splits and current position); finished athletes compare
-finish times.
+arrival first on a tie), then those not started, then DNF; rank numbers and time gaps are
+given in `races.relay.ranking`.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +25,7 @@ from races.relay import events
 from races.relay.athlete_state import AthleteSpec, AthleteState, CheckpointSpec, public_form
 from races.relay.course_line import CourseLine
 from races.relay.events import InvalidEvent
+from races.relay.ranking import assign_ranks_and_gaps
 from races.wire import DNF, DNS, FINISHED, RUNNING
 
 BACKTRACK_M = 50.0  # snapping may look this far behind the last distance (GPS noise)
@@ -380,63 +377,10 @@ class RaceState:
         self._ranking_stale = True
 
     def _rerank(self) -> None:
-        if not self._ranking_stale:
-            return
-        self._ranking_stale = False
-        self._order.sort(key=AthleteState.sort_key)
-        leader_times = self._leader_passage_times()
-        rank = 0
-        per_gender: dict[str, int] = {}
-        per_category: dict[str, int] = {}
-        for athlete in self._order:
-            if athlete.status not in (FINISHED, RUNNING):
-                ranking = (None, None, None, None)
-            else:
-                rank += 1
-                gender, category = athlete.spec.gender, athlete.spec.category
-                per_gender[gender] = per_gender.get(gender, 0) + 1
-                per_category[category] = per_category.get(category, 0) + 1
-                ranking = (
-                    rank,
-                    per_gender[gender],
-                    per_category[category] if category else None,
-                    self._gap(athlete, leader_times),
-                )
-            if ranking != (athlete.rank, athlete.rank_gender, athlete.rank_category, athlete.gap_s):
-                athlete.rank, athlete.rank_gender, athlete.rank_category, athlete.gap_s = ranking
-                athlete.public = None
-
-    def _leader_passage_times(self) -> tuple[list[float], list[float]] | None:
-        leader = self._order[0] if self._order else None
-        if leader is None or leader.status not in (FINISHED, RUNNING):
-            return None
-        distances, times = [0.0], [0.0]
-        for split in leader.splits:
-            if split["distance_m"] > distances[-1]:
-                distances.append(split["distance_m"])
-                times.append(split["split_s"])
-        if leader.status == RUNNING and leader.distance_m > distances[-1]:
-            distances.append(leader.distance_m)
-            times.append(leader.elapsed_s or 0.0)
-        return distances, times
-
-    def _gap(self, athlete: AthleteState, leader_times: tuple | None) -> float | None:
-        if leader_times is None or athlete is self._order[0]:
-            return 0.0 if leader_times is not None else None
-        leader = self._order[0]
-        if athlete.status == FINISHED:
-            return round(athlete.finish_s - leader.finish_s, 1)
-        distances, times = leader_times
-        at = athlete.distance_m
-        i = bisect_left(distances, at)
-        if i >= len(distances):
-            leader_time = times[-1]
-        elif distances[i] == at or i == 0:
-            leader_time = times[i]
-        else:
-            d0, d1, t0, t1 = distances[i - 1], distances[i], times[i - 1], times[i]
-            leader_time = t0 + (at - d0) / (d1 - d0) * (t1 - t0)
-        return round(max((athlete.elapsed_s or 0.0) - leader_time, 0.0), 1)
+        if self._ranking_stale:
+            self._ranking_stale = False
+            self._order.sort(key=AthleteState.sort_key)
+            assign_ranks_and_gaps(self._order)
 
     def _public(self, athlete: AthleteState) -> dict:
         if athlete.public is None:

@@ -1,0 +1,68 @@
+"""What the relay writes while a race runs: positions, the frame counter, athletes' latest state."""
+
+from django.db import models
+
+from races.models.race import Athlete, Race
+
+
+class Position(models.Model):
+    """One position of one athlete, as it came through the race's fanout. Relay-written."""
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="positions")
+    athlete = models.ForeignKey(Athlete, on_delete=models.CASCADE, related_name="positions")
+    seq = models.BigIntegerField()
+    time = models.DateTimeField()
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    elevation = models.FloatField(null=True)
+    distance_m = models.FloatField()
+    speed_mps = models.FloatField(null=True)
+    event = models.CharField(max_length=16)
+    frame = models.BigIntegerField(
+        null=True, help_text="The spectator frame that carried this position (relay-set)."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["race", "seq"], name="position_seq_unique")]
+        indexes = [
+            models.Index(fields=["race", "athlete", "-seq"], name="position_latest_idx"),
+            models.Index(fields=["race", "time"], name="position_time_idx"),
+            models.Index(fields=["race", "frame"], name="position_frame_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id}#{self.seq} {self.event}"
+
+
+class LiveRace(models.Model):
+    """The relay's frame counter for a race: the last frame whose state is stored.
+
+    Written by the relay in the same transaction as the positions and athlete states of
+    that frame, before the frame is sent, so a snapshot read from here is never behind
+    any frame a spectator has received.
+    """
+
+    race = models.OneToOneField(
+        Race, on_delete=models.CASCADE, primary_key=True, related_name="live"
+    )
+    frame = models.BigIntegerField(default=0)
+    clock_s = models.FloatField(null=True, help_text="Race-clock seconds of the newest event.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.race_id} frame {self.frame}"
+
+
+class LiveAthlete(models.Model):
+    """One athlete's latest state in the spectator protocol's ATHLETE form (relay-written)."""
+
+    athlete = models.OneToOneField(
+        Athlete, on_delete=models.CASCADE, primary_key=True, related_name="live"
+    )
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="live_athletes")
+    seq = models.BigIntegerField(help_text="seq of the athlete's newest position.")
+    frame = models.BigIntegerField()
+    state = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"{self.athlete_id} @ frame {self.frame}"

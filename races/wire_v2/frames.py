@@ -1,0 +1,151 @@
+"""`raceweb.v2` update frames: encode once per frame per process, decode like the page."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from races import wire
+from races.wire_v2.codec import (
+    FIELD_BIT,
+    FIELD_OF,
+    FIELDS,
+    DecodeError,
+    Reader,
+    coded,
+    read_clock,
+    value_of,
+    varint,
+    write_clock,
+    zigzag,
+)
+
+UPDATE, SNAPSHOT = 1, 2
+DEFLATED = 0x80  # flag on the kind: everything after the frame number is raw deflate
+
+
+# ---- update frames ---------------------------------------------------------------------
+
+
+def encode_update(
+    previous: Mapping[int, Mapping], update: Mapping, *, deflate: bool = True
+) -> bytes:
+    """The v2 form of a v1 `update`, against `previous` (id -> ATHLETE at the frame before:
+    the hub's state before it merges this update); deflated unless `deflate` is False."""
+    records: list[tuple[int, int, list[int]]] = []
+    extra_athletes: list[dict] = []
+    for athlete in update["athletes"]:
+        known = previous.get(athlete["id"])
+        if known is None:
+            extra_athletes.append(dict(athlete))
+            continue
+        mask, deltas, extra = 0, {}, {}
+        for key, value in athlete.items():
+            if key == "id" or (key in known and known[key] == value):
+                continue  # unchanged (v1 repeats an athlete whole when it starts)
+            field = FIELD_OF.get(key)
+            if field is None:
+                extra[key] = value
+                continue
+            bit, scale = field
+            new, old = coded(key, scale, value), coded(key, scale, known.get(key))
+            if new is None or old is None:
+                extra[key] = value
+            else:
+                mask |= 1 << bit
+                deltas[bit] = new - old
+        deltas = [deltas[bit] for bit in sorted(deltas)]
+        if mask:
+            records.append((athlete["id"], mask, deltas))
+        if extra:
+            extra_athletes.append({"id": athlete["id"], **extra})
+    records.sort(key=lambda record: record[0])
+    extras: dict[str, Any] = {}
+    out = bytearray((UPDATE,))
+    varint(out, update["frame"])
+    write_clock(out, update.get("clock_s"), extras)
+    varint(out, len(records))
+    last_id = 0
+    for athlete_id, mask, deltas in records:
+        if athlete_id < last_id or athlete_id < 0:
+            raise ValueError(f"athlete id {athlete_id} cannot be gap coded")
+        varint(out, athlete_id - last_id)
+        last_id = athlete_id
+        varint(out, mask)
+        for delta in deltas:
+            zigzag(out, delta)
+    if extra_athletes:
+        extras["athletes"] = extra_athletes
+    if extras:
+        out += wire.dumps(extras).encode()
+    return pack(bytes(out)) if deflate else bytes(out)
+
+
+def pack(message: bytes) -> bytes:
+    """`message` with everything after its frame number deflated (raw, one shot: no
+    context between frames, so one compression per frame serves every socket)."""
+    reader = Reader(message)
+    reader.at = 1  # the kind is one byte (its top bit the flag)
+    reader.varint()
+    body = zlib.compress(message[reader.at :], 6, -15)
+    return bytes((message[0] | DEFLATED,)) + message[1 : reader.at] + body
+
+
+def unpack(data: bytes) -> bytes:
+    """A message as `pack` got it."""
+    if not data or not data[0] & DEFLATED:
+        return data
+    reader = Reader(data)
+    reader.at = 1
+    reader.varint()
+    try:
+        body = zlib.decompress(data[reader.at :], -15)
+    except zlib.error as error:
+        raise DecodeError(f"broken deflate: {error}") from error
+    return bytes((data[0] & ~DEFLATED,)) + data[1 : reader.at] + body
+
+
+def message_kind(data: bytes) -> tuple[int, int]:
+    """(kind, frame) of a v2 message, read from its head only."""
+    if not data:
+        raise DecodeError("empty message")
+    reader = Reader(data)
+    reader.at = 1
+    return data[0] & ~DEFLATED, reader.varint()
+
+
+def decode_update(data: bytes, athletes: Mapping[int, Mapping]) -> dict:
+    """The v1 `update` a v2 update stands for, given what the receiver holds (`athletes`,
+    the state at the frame before). Merge it with `races.wire.merge_update`."""
+    reader = Reader(unpack(data))
+    if reader.varint() != UPDATE:
+        raise DecodeError("not an update")
+    frame = reader.varint()
+    clock_at = reader.at
+    reader.varint()  # the clock, read again once the extras are known
+    count = reader.varint()
+    partials: dict[int, dict] = {}
+    athlete_id = 0
+    for _ in range(count):
+        athlete_id += reader.varint()
+        mask = reader.varint()
+        known = athletes.get(athlete_id)
+        if known is None:
+            raise DecodeError(f"athlete {athlete_id} is not in the previous frame")
+        partial = {"id": athlete_id}
+        for name, scale in FIELDS:
+            if mask & FIELD_BIT[name]:
+                base = coded(name, scale, known.get(name))
+                if base is None:
+                    raise DecodeError(f"athlete {athlete_id}: no {name} to add to")
+                partial[name] = value_of(name, scale, base + reader.zigzag())
+        partials[athlete_id] = partial
+    rest = reader.rest()
+    extras = json.loads(rest) if rest else {}
+    for extra in extras.get("athletes", ()):
+        partials.setdefault(extra["id"], {}).update(extra)
+    reader.at = clock_at
+    clock_s = read_clock(reader, extras)
+    return wire.update_message(frame, clock_s, list(partials.values()))
