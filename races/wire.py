@@ -124,6 +124,28 @@ def build_event(
 
 # ---- the athlete's public form (ATHLETE) and the leaderboard order ----------------------
 
+# ---- positions from real trackers (issue 14) ---------------------------------------------
+
+TRACKER_SOURCES = ("osmand", "owntracks", "traccar", "gpx", "contract")
+_TRACKER_ATHLETE_BITS = 20
+
+
+def tracker_seq(athlete_id: int, fix_time: datetime) -> int:
+    """The seq of a tracker's fix: the fix's Unix time in ms, then the athlete.
+
+    Trackers send no seq (and the old system's producers neither), so the relay gives one:
+    the same fix sent twice (a phone re-sending its queue) gets the same seq and is stored
+    once (positions are unique per race and seq), and a fix older than the athlete's newest
+    has a smaller seq, which the race state stores as history without moving the athlete
+    back. Fits a signed 64-bit column until the year 2109; two athletes of one race collide
+    only if their ids differ by a multiple of 2**20 and their fixes fall in the same ms.
+    """
+    ms = round(fix_time.timestamp() * 1000)
+    if ms < 0:
+        raise ValueError("a fix before 1970 has no tracker seq")
+    return (ms << _TRACKER_ATHLETE_BITS) | (athlete_id & ((1 << _TRACKER_ATHLETE_BITS) - 1))
+
+
 NOT_STARTED = "not_started"
 RUNNING = "running"
 FINISHED = "finished"
