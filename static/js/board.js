@@ -46,6 +46,12 @@ class Row {
     this.swatch.className = "swatch";
     this.name = document.createTextNode("");
     this.cells.name.append(this.swatch, this.name);
+    // The split's checkpoint name gives way (ellipsis) before its time does.
+    this.splitName = document.createElement("span");
+    this.splitName.className = "split-name";
+    this.splitTime = document.createElement("span");
+    this.splitTime.className = "split-time";
+    this.cells.split.append(this.splitName, this.splitTime);
     this.badge = document.createElement("span");
     this.cells.status.append(this.badge);
     this.el.addEventListener("click", () => onClick(this.id));
@@ -272,10 +278,12 @@ export class Board {
     row.attr("splitTitle", splitText, (value) => {
       row.cells.split.title = value;
     });
-    row.set("split", splitText);
+    row.set("split", split ? split.name : "", row.splitName);
+    row.set("splitTime", split ? duration(split.split_s) : "", row.splitTime);
     row.set("status", STATUS_LABELS[a.status] ?? a.status, row.badge);
     row.attr("badge", a.status, (value) => {
       row.badge.className = `badge ${value}`;
+      row.el.dataset.status = value; // the narrow layouts show it without the badge
     });
     row.attr("colour", this.colours.of(a), (value) => {
       row.swatch.style.background = value;

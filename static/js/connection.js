@@ -9,6 +9,9 @@
 //   are dropped.
 // - A ping every few seconds; a socket that stays silent past the deadline is closed
 //   and reconnected (a half-open TCP connection never reports itself).
+// - While the race runs, frames come at a steady pace. An open socket that answers pings
+//   but brings no frame for several frame intervals (the broker behind the server is
+//   down) is "stalled": the page must not claim to be live. The first frame ends it.
 
 import { SNAPSHOT, SUBPROTOCOL, decodeSnapshot, decodeUpdate, messageHead, unpack } from "raceweb/wire-v2.js";
 
@@ -17,6 +20,11 @@ const MAX_DELAY_MS = 15000;
 const PING_EVERY_MS = 10000;
 const SILENCE_LIMIT_MS = 25000;
 const RESUME_RETRY_MS = 2000;
+const STALL_INTERVALS = 4; // frames missed in a row before the page says it is delayed
+const STALL_MIN_MS = 3000; // never sooner (a frame every 250 ms would otherwise flicker)
+const ASSUMED_INTERVAL_MS = 5000; // until two frames have shown the real interval
+const STALL_CHECK_MS = 500;
+const INTERVALS_KEPT = 9;
 // Close codes after which trying again cannot help: unknown race, share link expired or
 // revoked (races/wire.py).
 const FINAL_CLOSE_CODES = new Set([4404, 4401, 4403]);
@@ -49,18 +57,25 @@ export class FrameSocket {
    * @param {(msg: object) => void} handlers.onFrame numbered frames, in order, no repeats
    * @param {(msg: object) => void} [handlers.onOther] unnumbered messages other than pong
    * @param {(state: string, detail: object) => void} [handlers.onState]
-   *   connecting | live | reconnecting | closed
+   *   connecting | live | stalled | reconnecting | closed
+   * @param {() => boolean} [handlers.expectFrames] whether frames should be flowing now
+   *   (the race is running); without it the socket is never "stalled"
    * @param {() => Map<number, object>} [handlers.compact] ask for `raceweb.v2`; gives
    *   the athletes the page holds (a v2 update is decoded against them when applied)
    */
-  constructor(url, { onSnapshot, onFrame, onOther = () => {}, onState = () => {}, compact = null }) {
+  constructor(url, {
+    onSnapshot, onFrame, onOther = () => {}, onState = () => {}, compact = null, expectFrames = () => false,
+  }) {
     this.url = url;
     this.compact = compact;
     this.onSnapshot = onSnapshot;
     this.onFrame = onFrame;
     this.onOther = onOther;
     this.onState = onState;
+    this.expectFrames = expectFrames;
     this.lastFrame = null;
+    this.lastFrameAt = 0; // performance.now() of the last snapshot or frame applied
+    this.intervals = []; // ms between the last frames, for what "stalled" means
     this.attempt = 0;
     this.socket = null;
     this.retryTimer = null;
@@ -71,10 +86,13 @@ export class FrameSocket {
     this.stopped = false;
     this.stats = { connects: 0, resumes: 0, gaps: 0, dropped: 0, snapshots: 0 };
     window.addEventListener("online", () => this.retryNow());
+    this.stallTimer = null;
   }
 
   start() {
     this.stopped = false;
+    clearInterval(this.stallTimer);
+    this.stallTimer = setInterval(() => this.checkStall(), STALL_CHECK_MS);
     this.open();
     return this;
   }
@@ -83,6 +101,7 @@ export class FrameSocket {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
+    clearInterval(this.stallTimer);
     this.socket?.close(1000);
   }
 
@@ -106,7 +125,9 @@ export class FrameSocket {
     this.stats.connects += 1;
     this.lastHeard = performance.now();
     this.resumeAskedFor = null;
-    // A resumed socket may have nothing to say yet (no frame missed): it is live now.
+    // A resumed socket may have nothing to say yet (no frame missed): it is live now, and
+    // the wait for the next frame starts afresh.
+    this.openedAt = this.lastHeard;
     if (this.lastFrame != null) this.markLive();
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.keepAlive(socket), PING_EVERY_MS);
@@ -143,6 +164,8 @@ export class FrameSocket {
       this.stats.snapshots += 1;
       msg.receivedAt = at;
       msg.bytes = raw.length ?? raw.byteLength;
+      this.lastFrameAt = at;
+      this.intervals = [];
       this.markLive();
       this.onSnapshot(msg);
       return;
@@ -169,6 +192,7 @@ export class FrameSocket {
     }
     this.lastFrame = msg.frame;
     this.resumeAskedFor = null;
+    this.frameArrived(at);
     this.markLive();
     this.onFrame(msg);
   }
@@ -184,6 +208,27 @@ export class FrameSocket {
 
   markLive() {
     if (this.state !== "live") this.setState("live", {});
+  }
+
+  frameArrived(at) {
+    if (this.lastFrameAt) this.intervals.push(at - this.lastFrameAt);
+    if (this.intervals.length > INTERVALS_KEPT) this.intervals.shift();
+    this.lastFrameAt = at;
+  }
+
+  /** How long without a frame means the frames stall: a few of the usual intervals (the
+   * median of the last ones, so one late frame or a burst of resent ones does not skew it). */
+  stallLimit() {
+    const sorted = [...this.intervals].sort((a, b) => a - b);
+    const usual = sorted.length >= 2 ? sorted[Math.floor(sorted.length / 2)] : ASSUMED_INTERVAL_MS;
+    return Math.max(STALL_MIN_MS, STALL_INTERVALS * usual);
+  }
+
+  checkStall(now = performance.now()) {
+    if (this.state !== "live" || !this.lastFrameAt || !this.expectFrames()) return;
+    if (now - Math.max(this.lastFrameAt, this.openedAt ?? 0) > this.stallLimit()) {
+      this.setState("stalled", { lastFrameAt: this.lastFrameAt });
+    }
   }
 
   closed(socket, event) {

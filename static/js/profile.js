@@ -6,6 +6,8 @@ const PAD = { left: 54, right: 14, top: 18, bottom: 20 };
 const DOT_RADIUS = 3.5;
 const PICK_PX = 10;
 const REDRAW_MS = 66;
+const LABEL_GAP_PX = 6; // least room between two checkpoint names
+const EVERY_KM_NAME = /^\d+(\.\d+)? km$/; // a checkpoint the import placed every N km, not a named one
 
 export class Profile {
   constructor(canvas, { motion, athlete, colours, onSelect }) {
@@ -20,6 +22,7 @@ export class Profile {
     this.followed = null;
     this.background = null;
     this.dots = []; // what the last redraw drew: [{id, x, y}], for picking (and tests)
+    this.labels = []; // the texts of the course part: [{text, left, right, top, bottom}]
     this.needsDraw = true;
     this.moved = false;
     this.drawnAt = 0;
@@ -126,17 +129,16 @@ export class Profile {
     const c = this.course;
     ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = "#56657a";
+    this.labels = [];
     ctx.strokeStyle = "#e2e8f0";
     ctx.lineWidth = 1;
     // distance ticks at a round step that leaves room for the labels
     const km = c.length / 1000;
     const room = Math.max(1, Math.floor((this.width - PAD.left - PAD.right) / 56));
     const stepKm = [0.5, 1, 2, 5, 10, 20, 25, 50, 100].find((s) => km / s <= room) ?? 200;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
     for (let d = 0; d <= km + 1e-9; d += stepKm) {
       const x = this.x(d * 1000);
-      ctx.fillText(`${Number(d.toFixed(1))} km`, x, bottom + 5);
+      this.label(ctx, `${Number(d.toFixed(1))} km`, x, bottom + 5, "center", "top");
       ctx.beginPath();
       ctx.moveTo(x + 0.5, bottom);
       ctx.lineTo(x + 0.5, bottom + 3);
@@ -146,34 +148,60 @@ export class Profile {
     ctx.moveTo(PAD.left, bottom + 0.5);
     ctx.lineTo(this.width - PAD.right, bottom + 0.5);
     ctx.stroke();
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
     if (c.hasElevation) {
-      for (const e of [c.minEle, c.maxEle]) ctx.fillText(`${Math.round(e)} m`, PAD.left - 6, this.y(e));
+      for (const e of [c.minEle, c.maxEle]) this.label(ctx, `${Math.round(e)} m`, PAD.left - 6, this.y(e), "right", "middle");
     } else {
-      ctx.fillText("no elevation", PAD.left + 110, PAD.top + 6);
+      this.label(ctx, "no elevation", PAD.left + 110, PAD.top + 6, "right", "middle");
     }
-    // checkpoints: a dashed line and the name on top
-    ctx.textAlign = "center";
-    ctx.textBaseline = "alphabetic";
+    // checkpoints: a dashed line, and the name on top where it has room
     ctx.setLineDash([3, 3]);
-    let labelEnd = -Infinity; // names that would overlap the previous one are left out
+    ctx.strokeStyle = "#94a3b8";
     for (const cp of this.checkpoints) {
       if (cp.kind !== "checkpoint") continue;
       const x = this.x(cp.distance_m);
-      ctx.strokeStyle = "#94a3b8";
       ctx.beginPath();
       ctx.moveTo(x + 0.5, PAD.top);
       ctx.lineTo(x + 0.5, bottom);
       ctx.stroke();
-      const half = ctx.measureText(cp.name).width / 2;
-      if (x - half > labelEnd + 6) {
-        ctx.fillStyle = "#334155";
-        ctx.fillText(cp.name, x, PAD.top - 5);
-        labelEnd = x + half;
-      }
     }
     ctx.setLineDash([]);
+    ctx.fillStyle = "#334155";
+    for (const box of this.checkpointLabels(ctx)) this.label(ctx, box.text, box.left, PAD.top - 5, "left", "alphabetic");
+  }
+
+  /** Which checkpoint names fit: start and finish first, then named checkpoints (an
+   * organizer's waypoints), then the every-N-km ones, each only where it overlaps no name
+   * already placed. On a 170 km course with a checkpoint every 5 km that keeps a readable
+   * subset instead of a smear of overlapping names. */
+  checkpointLabels(ctx) {
+    const rank = (cp) => (cp.kind === "checkpoint" ? (EVERY_KM_NAME.test(cp.name) ? 2 : 1) : 0);
+    const byPriority = [...this.checkpoints].sort((a, b) => rank(a) - rank(b));
+    const placed = [];
+    for (const cp of byPriority) {
+      const width = ctx.measureText(cp.name).width;
+      const centre = this.x(cp.distance_m);
+      const left = Math.min(Math.max(centre - width / 2, 0), this.width - width);
+      const box = { text: cp.name, left, right: left + width };
+      if (placed.every((p) => box.right + LABEL_GAP_PX <= p.left || box.left >= p.right + LABEL_GAP_PX)) {
+        placed.push(box);
+      }
+    }
+    return placed;
+  }
+
+  /** Draws a text and keeps its box (this.labels: what the tests check for overlaps). */
+  label(ctx, text, x, y, align, baseline) {
+    ctx.textAlign = align;
+    ctx.textBaseline = baseline;
+    ctx.fillText(text, x, y);
+    const m = ctx.measureText(text);
+    this.labels.push({
+      text,
+      left: x - m.actualBoundingBoxLeft,
+      right: x + m.actualBoundingBoxRight,
+      top: y - m.actualBoundingBoxAscent,
+      bottom: y + m.actualBoundingBoxDescent,
+    });
   }
 
   drawDots(ctx) {

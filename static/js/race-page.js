@@ -25,6 +25,7 @@ let course = null;
 let checkpoints = [];
 let followed = null;
 let retryAt = null; // wall time of the next reconnect attempt, for the countdown
+let stalledSince = null; // performance.now() of the last frame while frames stall
 let followAfterSnapshot = new URLSearchParams(location.hash.slice(1)).get("bib");
 
 const map = new RaceMap($("map"), {
@@ -141,9 +142,11 @@ function onConnectionState(connection, detail) {
   const box = $("connection");
   box.dataset.state = connection;
   retryAt = detail.retryAt ?? null;
+  stalledSince = connection === "stalled" ? detail.lastFrameAt : null;
   const text = {
     connecting: "Connecting…",
     live: "Live",
+    stalled: stalledText(performance.now()),
     reconnecting: "Reconnecting…",
     closed: CLOSED_TEXT[detail.code]?.[0] ?? "Offline",
   }[connection];
@@ -155,6 +158,12 @@ function onConnectionState(connection, detail) {
     notice.classList.add("map-notice-stop");
     notice.hidden = false;
   }
+}
+
+/** While frames stall the indicator counts the seconds since the last one. */
+function stalledText(now) {
+  const seconds = Math.max(0, Math.floor((now - stalledSince) / 1000));
+  return `Delayed — last update ${seconds} s ago`;
 }
 
 // Close codes the page explains (races/wire.py; docs/ARCHITECTURE.md "Close codes").
@@ -303,6 +312,12 @@ function animate(now) {
       $("connection-text").textContent = retry;
       shownRetry = retry;
     }
+  } else if (stalledSince != null) {
+    const stalled = stalledText(now);
+    if (stalled !== shownRetry) {
+      $("connection-text").textContent = stalled;
+      shownRetry = stalled;
+    }
   } else {
     shownRetry = "";
   }
@@ -340,6 +355,7 @@ const socket = new FrameSocket(socketUrl(config.socket_path), {
   onFrame: (msg) => replay.active || onFrame(msg),
   onOther,
   onState: onConnectionState,
+  expectFrames: () => state.race?.status === "running" && !replay.active,
 });
 
 // For the browser tests and the benchmark: a handle on the live page (not an API).
