@@ -236,13 +236,20 @@ def test_numbers_are_never_cut_and_profile_labels_never_overlap_at_any_width(
     assert columns == ["c-rank", "c-bib", "c-name", "c-dist", "c-gap"], columns
 
 
-@pytest.mark.parametrize("protocol", ["v1", "v2"])
-def test_stalled_frames_say_delayed_then_live_again(open_long_race, protocol):
-    page, feed = open_long_race(protocol)
-    for _ in range(6):  # frames flow: every 300 ms, so the page knows the usual interval
+def frames_flow(page, feed: FrameFeed) -> None:
+    """Six frames 300 ms apart: the page learns the usual interval (its stall limit is
+    then about its 3 s minimum rather than the 20 s it assumes before it knows)."""
+    for _ in range(6):
         feed.frame()
         page.wait_for_timeout(300)
     page.wait_for_function(f"raceweb.socket.lastFrame === {feed.fake.frame}")
+    assert page.evaluate("raceweb.socket.stallLimit()") < 20_000, "the interval is learned"
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_stalled_frames_say_delayed_then_live_again(open_long_race, protocol):
+    page, feed = open_long_race(protocol)
+    frames_flow(page, feed)
     assert page.text_content("#connection-text") == "Live"
     # the feed stops (broker outage); the socket stays open and pings are answered
     page.wait_for_selector("#connection[data-state='stalled']", timeout=15_000)
@@ -263,8 +270,10 @@ def test_stalled_frames_say_delayed_then_live_again(open_long_race, protocol):
 @pytest.mark.parametrize("protocol", ["v1", "v2"])
 def test_a_finished_race_without_frames_is_not_delayed(open_long_race, protocol):
     page, feed = open_long_race(protocol)
+    frames_flow(page, feed)
     feed.sockets[-1].send(json.dumps({"type": "race", "status": "finished"}))
     page.wait_for_function("raceweb.state.race.status === 'finished'")
     limit_ms = page.evaluate("raceweb.socket.stallLimit()")
     page.wait_for_timeout(limit_ms + 1000)  # past the point a running race would stall
     assert page.get_attribute("#connection", "data-state") == "live"
+    assert page.text_content("#connection-text") == "Live"
