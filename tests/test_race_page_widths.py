@@ -262,6 +262,9 @@ def test_stalled_frames_say_delayed_then_live_again(open_long_race, protocol):
     )
     assert len(feed.sockets) == 1, "a stall is not a reconnect"
     screenshot(page, f"race-page-stalled-{protocol}.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("document.documentElement.clientWidth === 390")
+    screenshot(page, f"race-page-stalled-phone-{protocol}.png")
     feed.frame(seconds=8)
     page.wait_for_selector("#connection[data-state='live']")
     assert page.text_content("#connection-text") == "Live"
