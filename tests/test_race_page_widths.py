@@ -177,6 +177,11 @@ def cut_numbers(page) -> list[str]:
     )
 
 
+def drawn(name: str, labels: list[str]) -> bool:
+    """The profile shows this checkpoint name, whole or shortened with an ellipsis."""
+    return any(t == name or (t.endswith("…") and name.startswith(t[:-1])) for t in labels)
+
+
 def overlapping_labels(page) -> list[str]:
     return page.evaluate(
         """() => {
@@ -222,9 +227,9 @@ def test_numbers_are_never_cut_and_profile_labels_never_overlap_at_any_width(
         assert {"Start", "Finish"} <= set(labels), labels
         # named checkpoints before the every-5-km ones (on a narrow profile two long
         # names may not both fit: then the first keeps its place)
-        assert NAMED["85 km"] in labels, labels
+        assert drawn(NAMED["85 km"], labels), labels
         if width >= 1024:
-            assert set(NAMED.values()) <= set(labels), labels
+            assert all(drawn(name, labels) for name in NAMED.values()), labels
         if width < 760:  # the board is under the map and profile: show it
             page.eval_on_selector(".board", "e => e.scrollIntoView()")
         screenshot(page, f"race-page-long-{width}-{protocol}.png")

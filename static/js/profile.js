@@ -9,6 +9,14 @@ const REDRAW_MS = 66;
 const LABEL_GAP_PX = 6; // least room between two checkpoint names
 const EVERY_KM_NAME = /^\d+(\.\d+)? km$/; // a checkpoint the import placed every N km, not a named one
 
+/** `text`, cut with an ellipsis to at most `width` px (a waypoint's name can be long). */
+function shortened(ctx, text, width) {
+  if (ctx.measureText(text).width <= width) return text;
+  let end = text.length;
+  while (end > 1 && ctx.measureText(`${text.slice(0, end)}…`).width > width) end -= 1;
+  return `${text.slice(0, end).trimEnd()}…`;
+}
+
 export class Profile {
   constructor(canvas, { motion, athlete, colours, onSelect }) {
     this.canvas = canvas;
@@ -177,11 +185,13 @@ export class Profile {
     const rank = (cp) => (cp.kind === "checkpoint" ? (EVERY_KM_NAME.test(cp.name) ? 2 : 1) : 0);
     const byPriority = [...this.checkpoints].sort((a, b) => rank(a) - rank(b));
     const placed = [];
+    const widest = Math.max(80, (this.width - PAD.left - PAD.right) / 3);
     for (const cp of byPriority) {
-      const width = ctx.measureText(cp.name).width;
+      const text = shortened(ctx, cp.name, widest);
+      const width = ctx.measureText(text).width;
       const centre = this.x(cp.distance_m);
       const left = Math.min(Math.max(centre - width / 2, 0), this.width - width);
-      const box = { text: cp.name, left, right: left + width };
+      const box = { text, left, right: left + width };
       if (placed.every((p) => box.right + LABEL_GAP_PX <= p.left || box.left >= p.right + LABEL_GAP_PX)) {
         placed.push(box);
       }
