@@ -46,6 +46,11 @@ class Deployment:
         """daphne's ``ready_callable``: run just before its event loop starts."""
         return None
 
+    def tracker_publisher(self) -> Any:
+        """Where the web process puts tracker fixes (races.trackers): a
+        ``simulator.publishers.Publisher`` into the races' fanouts."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<deployment {self.name}>"
 
@@ -79,6 +84,12 @@ class Embedded(Deployment):
 
         return embedded.start_when_loop_runs
 
+    def tracker_publisher(self) -> Any:
+        from races.relay import embedded
+        from simulator.publishers import CallbackPublisher
+
+        return CallbackPublisher(embedded.publish)  # the door the embedded simulation uses
+
 
 class Distributed(Deployment):
     name = "distributed"
@@ -97,6 +108,13 @@ class Distributed(Deployment):
             "on_deleted": [broker.delete_race],
             "on_decided": [broker.send_decision],
         }
+
+    def tracker_publisher(self) -> Any:
+        from simulator.publishers import shared_amqp_publisher
+
+        # The process's one confirm-mode connection: a fix is answered 200 only once the
+        # broker confirmed it into the race's fanout.
+        return shared_amqp_publisher(settings.AMQP_URL)
 
 
 EMBEDDED = Embedded()
