@@ -131,7 +131,10 @@ def from_traccar_client(body: object, token: str | None = None) -> Fix:
 def from_owntracks(body: object, token: str) -> Fix | None:
     """A fix from an OwnTracks message, or None for a message that is no location."""
     data = _object(body, "the body")
-    if data.get("_type") != "location":
+    kind = data.get("_type")
+    if not isinstance(kind, str):
+        raise Malformed("an OwnTracks message has a _type")
+    if kind != "location":
         return None
     velocity = _optional(data.get("vel"), "vel")
     battery = _optional(data.get("batt"), "batt")
