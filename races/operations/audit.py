@@ -34,6 +34,9 @@ ACTIONS = (
     "visibility",
     "share_link",
     "revoke",
+    "device_token",  # a tracker device token created (races.trackers.admin)
+    "device_revoke",  # ... and revoked
+    "gpx_recording",  # an athlete's recorded GPX joined a tracked race
 )
 
 
