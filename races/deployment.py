@@ -15,6 +15,7 @@ the matching mode installed by ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -110,11 +111,21 @@ class Distributed(Deployment):
         }
 
     def tracker_publisher(self) -> Any:
-        from simulator.publishers import shared_amqp_publisher
+        from simulator.publishers import AmqpPublisher
 
-        # The process's one confirm-mode connection: a fix is answered 200 only once the
-        # broker confirmed it into the race's fanout.
-        return shared_amqp_publisher(settings.AMQP_URL)
+        # One confirm-mode connection per web process: a fix is answered 200 only once the
+        # broker confirmed it into the race's fanout. It gives up after a few seconds (the
+        # request answers 503 and the app retries), where the simulation's waits 30 s.
+        key = (os.getpid(), settings.AMQP_URL)
+        if key not in _tracker_publishers:
+            _tracker_publishers[key] = AmqpPublisher(
+                settings.AMQP_URL, retry_for_s=TRACKER_RETRY_S, confirm_timeout_s=TRACKER_RETRY_S
+            )
+        return _tracker_publishers[key]
+
+
+TRACKER_RETRY_S = 5.0
+_tracker_publishers: dict[tuple[int, str], Any] = {}
 
 
 EMBEDDED = Embedded()

@@ -9,6 +9,7 @@ seq-less events, what arrived in the fanout is what these tests read.)
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 
@@ -283,3 +284,47 @@ def test_wrong_methods_are_refused_without_a_500(tracked):
     assert client.put("/ingest/osmand/").status_code == 405
     assert client.get("/ingest/traccar/").status_code == 405
     assert client.get("/ingest/owntracks/x/").status_code == 405
+
+
+def test_a_broker_that_does_not_confirm_is_a_503_the_app_retries(tracked):
+    race, tap = tracked
+    token = token_for(race.athletes.first())
+    point = recording(race.started_at)[7]
+    before = counter(tracker_metrics.TRACKER_REQUESTS_REFUSED, "osmand", "unavailable")
+    with override_settings(AMQP_URL="amqp://guest:guest@127.0.0.1:1/"):  # nobody listens
+        answer = Client().get(osmand_query(token, point))
+    assert answer.status_code == 503 and "retry" in answer.json()["error"]
+    assert counter(tracker_metrics.TRACKER_REQUESTS_REFUSED, "osmand", "unavailable") == before + 1
+    assert Client().get(osmand_query(token, point)).status_code == 200  # the retry goes through
+    assert len(tap.drain()) == 1
+
+
+def test_fuzzed_parameters_never_make_a_500(tracked):
+    """Random junk in every OsmAnd parameter and OwnTracks field: 200, 400 or 401 only, and
+    only fixes answered `published` reach the fanout."""
+    race, tap = tracked
+    token = token_for(race.athletes.first())
+    rng = random.Random(1414)
+    junk = ["", "0", "-1", "1e308", "-1e308", "nan", "inf", "9" * 30, "1.5.5", "\x00", "é",
+            "[]", "{}", "null", "true", "12:00", "2026-02-30T25:61:00Z", " 48.2 ",
+            "0x10"]  # fmt: skip
+    good = {"id": token, "lat": "48.2", "lon": "16.3",
+            "timestamp": str(int(race.started_at.timestamp()) + 60)}  # fmt: skip
+    client = Client()
+    published = 0
+    for _ in range(150):
+        params = dict(good)
+        for key in rng.sample([*good, "speed", "altitude", "accuracy", "hdop", "batt"], 2):
+            params[key] = rng.choice(junk)
+        answer = client.get("/ingest/osmand/", params)
+        assert answer.status_code in (200, 400, 401), (params, answer.content)
+        published += answer.json().get("published", 0) if answer.status_code == 200 else 0
+        body = {"_type": "location", "lat": 48.2, "lon": 16.3, "tst": good["timestamp"]}
+        body[rng.choice(["lat", "lon", "tst", "vel", "acc", "alt", "batt"])] = rng.choice(
+            [*junk, 1e400, -5, 10**30, [1], {"a": 1}, None, True]
+        )
+        answer = client.post(f"/ingest/owntracks/{token}/", body, JSON)
+        assert answer.status_code in (200, 400), (body, answer.content)
+        if answer.status_code == 200:
+            published += json.loads(answer["X-RaceWeb-Outcome"])["published"]
+    assert len(tap.drain()) == published

@@ -14,6 +14,7 @@ hands them here. The answers mean, for the app:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from simulator.publishers import PublishError
 logger = logging.getLogger(__name__)
 
 FUTURE_TOLERANCE = timedelta(minutes=1)
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # secrets.token_urlsafe's alphabet
 MAX_BUDGETS = 10_000  # tokens whose rate this process remembers (least recent dropped)
 
 
@@ -84,8 +86,8 @@ def authenticate(token: str, source: str) -> DeviceToken:
     """The token's row with its athlete and race, or Refused (401 unknown, 403 revoked)."""
     device = (
         DeviceToken.objects.select_related("athlete__race").filter(token=token).first()
-        if token
-        else None
+        if TOKEN_SHAPE.fullmatch(token)
+        else None  # not one of ours (and a NUL byte must never reach the database)
     )
     if device is None:
         tracker_metrics.refused(source, "unknown_token")
