@@ -4,6 +4,9 @@ revoked token is answered 403 (an unknown one 401) by the endpoints."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
@@ -102,3 +105,30 @@ def test_tokens_are_not_deleted_but_revoked(organizers):
     response = client.get(reverse("admin:races_devicetoken_delete", args=[token.pk]))
     assert response.status_code == 403
     assert Race.objects.filter(pk=race_a.pk).exists() and DeviceToken.objects.filter(pk=token.pk)
+
+
+def test_tokens_for_a_whole_start_list_and_their_setup_as_csv(organizers):
+    client, race_a, _ = organizers
+    first = race_a.athletes.order_by("pk").first()
+    kept = DeviceToken.objects.create(athlete=first, label="own phone")
+    changelist = reverse("admin:races_race_changelist")
+    done = client.post(
+        changelist, {"action": "create_device_tokens", "_selected_action": [race_a.pk]}
+    )
+    assert done.status_code == 302, done.content.decode()[-3000:]
+    tokens = DeviceToken.objects.filter(athlete__race=race_a)
+    assert tokens.count() == race_a.athletes.count()  # one each; the existing one kept
+    assert tokens.filter(athlete=first).get() == kept
+    assert OrganizerAction.objects.filter(action="device_token", detail="1 created").exists()
+    Race.objects.filter(pk=race_a.pk).update(name="=HYPERLINK(1)")
+    DeviceToken.objects.filter(pk=kept.pk).update(label="=cmd|' /C calc'!A0")
+    export = client.post(
+        reverse("admin:races_devicetoken_changelist"),
+        {"action": "export_setup_csv", "_selected_action": [t.pk for t in tokens]},
+    )
+    rows = list(csv.reader(io.StringIO(export.content.decode())))
+    assert rows[0][:5] == ["race", "bib", "name", "label", "token"]
+    assert len(rows) == 1 + tokens.count()
+    mine = next(r for r in rows if r[4] == kept.token)
+    assert mine[3].startswith("'=")  # no formula injection from a label
+    assert f"http://testserver/ingest/owntracks/{kept.token}/" in mine

@@ -125,6 +125,9 @@ def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
-def _cell(text: str) -> str:
+def spreadsheet_cell(text: str) -> str:
     """No spreadsheet formula injection from a label or name an organizer typed."""
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+_cell = spreadsheet_cell

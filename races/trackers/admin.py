@@ -6,6 +6,9 @@ revoking a token are audited. The GPX upload of an athlete's recording is here t
 
 from __future__ import annotations
 
+import csv
+import io
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -32,7 +35,7 @@ class DeviceTokenAdmin(admin.ModelAdmin):
     list_display = ["athlete", "race", "label", "state", "created_at"]
     list_filter = ["athlete__race__tracking", "revoked_at"]
     search_fields = ["athlete__name", "athlete__bib", "athlete__race__name", "label"]
-    actions = ["revoke_tokens"]
+    actions = ["revoke_tokens", "export_setup_csv"]
     change_list_template = "admin/races/devicetoken/change_list.html"
 
     def get_queryset(self, request):
@@ -103,6 +106,21 @@ class DeviceTokenAdmin(admin.ModelAdmin):
             revoked += 1
         self.message_user(request, f"{revoked} device token(s) revoked.", messages.SUCCESS)
 
+    @admin.action(description="Export selected tokens with each app's URL (CSV)")
+    def export_setup_csv(self, request, queryset):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        apps = [a.app for a in app_setup(request, "token")]
+        writer.writerow(["race", "bib", "name", "label", "token", *apps])
+        for token in queryset.filter(revoked_at__isnull=True).order_by("athlete__bib"):
+            athlete = token.athlete
+            urls = [a.url for a in app_setup(request, token.token)]
+            cells = [athlete.race.slug, athlete.bib, athlete.name, token.label]
+            writer.writerow([*(audit.spreadsheet_cell(c) for c in cells), token.token, *urls])
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="device-tokens.csv"'
+        return response
+
     # ---- an athlete's GPX recording, after the fact ------------------------------------
 
     def get_urls(self):
@@ -136,6 +154,25 @@ class DeviceTokenAdmin(admin.ModelAdmin):
             "form": form,
             "changelist_url": reverse("admin:races_devicetoken_changelist"),
         }
+
+
+@admin.action(description="Create a device token for every athlete without one")
+def create_device_tokens(modeladmin, request, queryset) -> None:
+    """RaceAdmin's action: one token per athlete of the selected tracked races that has no
+    active token (audited per race), so an organizer does not add hundreds by hand."""
+    for race in queryset:
+        if race.tracking != Race.Tracking.TRACKED:
+            modeladmin.message_user(
+                request, f"{race.name} is simulated: no device tokens.", messages.WARNING
+            )
+            continue
+        active = DeviceToken.objects.filter(athlete__race=race, revoked_at__isnull=True)
+        missing = race.athletes.exclude(pk__in=active.values("athlete_id"))
+        created = DeviceToken.objects.bulk_create([DeviceToken(athlete=a) for a in missing])
+        audit.organizer_action(request.user, race.slug, "device_token", f"{len(created)} created")
+        modeladmin.message_user(
+            request, f"{race.name}: {len(created)} device tokens created.", messages.SUCCESS
+        )
 
 
 class RecordingForm(forms.Form):
