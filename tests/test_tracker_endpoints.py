@@ -222,6 +222,9 @@ def test_osmand_junk_parameters_are_400(tracked):
     for query in OSMAND_JUNK:
         answer = Client().get("/ingest/osmand/?" + query.format(t=token))
         assert answer.status_code == 400 and answer.json()["error"], query
+    crowded = "&".join(f"x{i}=1" for i in range(2000))  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    answer = Client().get(f"/ingest/osmand/?id={token}&{crowded}")
+    assert answer.status_code == 400 and answer.json()["error"]
     form = f"id={token}&lat=1&lon=2&timestamp=now"
     answer = Client().post("/ingest/osmand/", form, "application/x-www-form-urlencoded")
     assert answer.status_code == 400 and "timestamp" in answer.json()["error"]

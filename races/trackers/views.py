@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -60,9 +61,9 @@ def _answer(source: str, read: Callable[[], list[Fix] | None], ok: Callable) -> 
         if batch is None:
             tracker_metrics.ignored(source, "not_a_location")
             outcome.ignored["not_a_location"] = 1
-    except Malformed as error:
+    except (Malformed, SuspiciousOperation) as error:  # e.g. too many query parameters
         tracker_metrics.refused(source, "malformed")
-        return JsonResponse({"error": str(error)}, status=400)
+        return JsonResponse({"error": str(error) or "malformed request"}, status=400)
     except Refused as refused:
         if refused.reason == "too_large":
             tracker_metrics.refused(source, "too_large")
