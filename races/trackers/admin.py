@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from races.models import Athlete, DeviceToken, Race
 from races.operations import audit
+from races.organizer.gpx import GPXError, check_gpx_size
 from races.spectators import access
 from races.trackers import recordings
 from races.trackers.setup import app_setup, qr_svg, traccar_client_link
@@ -128,20 +129,21 @@ class DeviceTokenAdmin(admin.ModelAdmin):
         return [path("recording/", view, name="races_devicetoken_recording"), *super().get_urls()]
 
     def recording_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         form = RecordingForm(request.POST or None, request.FILES or None, request=request)
         if request.method == "POST" and form.is_valid():
             athlete: Athlete = form.cleaned_data["athlete"]
             upload = form.cleaned_data["gpx"]
             try:
+                check_gpx_size(upload.size)  # before the file is read into memory
                 joined = recordings.join(athlete, upload.read())
-            except recordings.RecordingRefused as refused:
+            except (GPXError, recordings.RecordingRefused) as refused:
                 form.add_error("gpx", str(refused))
             else:
-                audit.organizer_action(
-                    request.user, athlete.race.slug, "gpx_recording", f"bib {athlete.bib}: {joined}"
-                )
+                detail = f"bib {athlete.bib}: {joined}"
+                audit.organizer_action(request.user, athlete.race.slug, "gpx_recording", detail)
                 messages.success(request, f"{athlete}: {joined}.")
-                return TemplateResponse(request, self._template, self._context(request, form))
         return TemplateResponse(request, self._template, self._context(request, form))
 
     _template = "admin/races/devicetoken/recording.html"

@@ -58,9 +58,18 @@ def join(athlete: Athlete, data: bytes) -> str:
     if race.status == Race.Status.RUNNING:
         events = [_event(athlete, race, point) for point in points]
         for start in range(0, len(events), PUBLISH_BATCH):
-            ingest.publish(race, events[start : start + PUBLISH_BATCH], "gpx")
+            try:
+                ingest.publish(race, events[start : start + PUBLISH_BATCH], "gpx")
+            except ingest.Refused as refused:  # the broker did not confirm
+                raise RecordingRefused(
+                    f"{start} of {len(events)} points published, then: {refused.message}. "
+                    "Upload it again: points already published are stored once."
+                ) from refused
         return f"{len(events)} points published into the live race{note}"
-    stored = store_after_the_fact(race, athlete, points)
+    try:
+        stored = store_after_the_fact(race, athlete, points)
+    except (live_store.StaleFrame, live_store.RaceNotLive) as error:
+        raise RecordingRefused(f"The race changed meanwhile ({error}): try again.") from error
     return f"{stored} points added to the race's positions and results{note}"
 
 
