@@ -26,6 +26,7 @@ from tests.tracker_support import (
     osmand_query,
     owntracks_json,
     recording,
+    remove_from_broker,
     start_tracked_race,
     token_for,
     traccar_client_json,
@@ -46,6 +47,7 @@ def tracked(rabbitmq_url):
     with override_settings(AMQP_URL=rabbitmq_url, EMBEDDED=False):
         yield race, tap
     tap.close()
+    remove_from_broker(rabbitmq_url, race)
 
 
 def counter(metric, *labels) -> float:

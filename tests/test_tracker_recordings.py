@@ -23,7 +23,7 @@ from races.models import OrganizerAction, Position, Race
 from races.trackers import recordings
 from tests.conftest import SAMPLE_GPX
 from tests.factories import make_race, unique_name
-from tests.tracker_support import RECORDING, FanoutTap, start_tracked_race
+from tests.tracker_support import RECORDING, FanoutTap, remove_from_broker, start_tracked_race
 
 RECORDED_S = 6880.0  # 11:10:13 -> 13:04:53 in the file
 
@@ -108,6 +108,7 @@ def test_a_recording_while_the_race_runs_goes_through_the_fanout(rabbitmq_url):
         events = tap.drain()
     finally:
         tap.close()
+        remove_from_broker(rabbitmq_url, race)
     assert len(events) == 530
     assert {e["source"] for e in events} == {"gpx"} and {e["athlete_id"] for e in events} == {
         athlete.pk

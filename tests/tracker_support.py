@@ -10,7 +10,6 @@ are as each app writes them.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -38,15 +37,31 @@ def recording(started_at: datetime) -> list[RecordedPoint]:
 
 def start_tracked_race(amqp_url: str, *, athletes: int = 3, ago: timedelta) -> Race:
     """A tracked race started `ago` (its exchange and relay queue declared on the broker;
-    its simulation segment, if any, goes to a queue nobody reads)."""
+    its simulation segment, if any, goes to a queue nobody reads). `remove_from_broker`
+    deletes what this declared."""
     race = make_race(unique_name("Tracked"), athletes=athletes, tracking=Race.Tracking.TRACKED)
-    idle = f"nobody-{uuid.uuid4().hex[:8]}"
+    idle = idle_queue(race)
     with override_settings(AMQP_URL=amqp_url, EMBEDDED=False, SIMULATION_QUEUE=idle):
         race = lifecycle.start_race(race)
     started_at = (timezone.now() - ago).replace(microsecond=0)  # the apps send whole seconds
     Race.objects.filter(pk=race.pk).update(started_at=started_at)
     race.refresh_from_db()
     return race
+
+
+def idle_queue(race: Race) -> str:
+    return f"nobody-{race.slug[-10:]}"
+
+
+def remove_from_broker(amqp_url: str, race: Race) -> None:
+    """The race's relay queue and exchange, and the idle simulation queue (the shared
+    broker must not collect a quorum queue per test run)."""
+    with Connection(amqp_url) as connection:
+        channel = connection.default_channel
+        for queue in (wire.relay_queue_name(race.slug), idle_queue(race)):
+            channel.queue_delete(queue)
+        for exchange in (wire.exchange_name(race.slug), idle_queue(race)):
+            channel.exchange_delete(exchange)
 
 
 def token_for(athlete, label: str = "phone") -> str:
