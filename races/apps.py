@@ -8,7 +8,8 @@ class RacesConfig(AppConfig):
     def ready(self) -> None:
         # The organizer's admin lives in its room; Django's autodiscover looks for races.admin.
         import races.organizer.admin
-        import races.organizer.admin_decisions  # noqa: F401
+        import races.organizer.admin_decisions
+        import races.trackers.admin  # noqa: F401
         from races import deployment
 
         # Embedded or distributed, chosen here once: the mode registers the side effects

@@ -15,6 +15,7 @@ the matching mode installed by ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,11 @@ class Deployment:
     def server_ready_callable(self) -> Callable[[], None] | None:
         """daphne's ``ready_callable``: run just before its event loop starts."""
         return None
+
+    def tracker_publisher(self) -> Any:
+        """Where the web process puts tracker fixes (races.trackers): a
+        ``simulator.publishers.Publisher`` into the races' fanouts."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<deployment {self.name}>"
@@ -79,6 +85,12 @@ class Embedded(Deployment):
 
         return embedded.start_when_loop_runs
 
+    def tracker_publisher(self) -> Any:
+        from races.relay import embedded
+        from simulator.publishers import CallbackPublisher
+
+        return CallbackPublisher(embedded.publish)  # the door the embedded simulation uses
+
 
 class Distributed(Deployment):
     name = "distributed"
@@ -97,6 +109,23 @@ class Distributed(Deployment):
             "on_deleted": [broker.delete_race],
             "on_decided": [broker.send_decision],
         }
+
+    def tracker_publisher(self) -> Any:
+        from simulator.publishers import AmqpPublisher
+
+        # One confirm-mode connection per web process: a fix is answered 200 only once the
+        # broker confirmed it into the race's fanout. It gives up after a few seconds (the
+        # request answers 503 and the app retries), where the simulation's waits 30 s.
+        key = (os.getpid(), settings.AMQP_URL)
+        if key not in _tracker_publishers:
+            _tracker_publishers[key] = AmqpPublisher(
+                settings.AMQP_URL, retry_for_s=TRACKER_RETRY_S, confirm_timeout_s=TRACKER_RETRY_S
+            )
+        return _tracker_publishers[key]
+
+
+TRACKER_RETRY_S = 5.0
+_tracker_publishers: dict[tuple[int, str], Any] = {}
 
 
 EMBEDDED = Embedded()

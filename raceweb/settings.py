@@ -230,6 +230,15 @@ RACE_ALERT_CHECKPOINT_GAP_M = envfloat("RACE_ALERT_CHECKPOINT_GAP_M", "500")
 # Wall seconds between two alert checks of a race in the relay.
 RACE_ALERT_CHECK_EVERY_S = envfloat("RACE_ALERT_CHECK_EVERY_S", "1")
 
+# Tracker ingest (races/trackers/): per device token, fixes per second on average and
+# the burst a phone emptying its offline queue may send at once (0: no limit); request
+# bodies over TRACKER_MAX_BODY_BYTES are refused (413); fixes less accurate than
+# TRACKER_MAX_ACCURACY_M metres are ignored (answered 200, counted).
+TRACKER_FIXES_PER_SECOND = envfloat("TRACKER_FIXES_PER_SECOND", "5")
+TRACKER_FIX_BURST = envint("TRACKER_FIX_BURST", "120")
+TRACKER_MAX_BODY_BYTES = envint("TRACKER_MAX_BODY_BYTES", "8192")
+TRACKER_MAX_ACCURACY_M = envfloat("TRACKER_MAX_ACCURACY_M", "100")
+
 # Uploads larger than the GPX limit are refused before they are read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GPX_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = GPX_MAX_BYTES + 1024 * 1024

@@ -14,6 +14,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
     path("", include("races.organizer.urls")),
+    path("ingest/", include("races.trackers.urls")),  # tracker devices (no session, no CSRF)
     path("api/", api.urls),  # every JSON endpoint, with its OpenAPI schema (/api/openapi.json)
     path("", include("races.history.urls")),
     path("", include("races.spectators.urls")),

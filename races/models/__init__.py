@@ -4,7 +4,8 @@
 - `live`: what the relay writes while a race runs (Position, LiveRace, LiveAthlete);
 - `control`: race control (AthleteDecision, RaceAlerts);
 - `access`: organizations and the audit trail (Organization, OrganizerMembership,
-  RevokedSpectatorLabel, SpectatorConnection, OrganizerAction).
+  RevokedSpectatorLabel, SpectatorConnection, OrganizerAction);
+- `devices`: the athletes' tracker device tokens (DeviceToken).
 
 Import from `races.models`; the split is for reading, not for callers.
 """
@@ -17,6 +18,7 @@ from races.models.access import (
     SpectatorConnection,
 )
 from races.models.control import AthleteDecision, RaceAlerts
+from races.models.devices import DeviceToken
 from races.models.live import LiveAthlete, LiveRace, Position
 from races.models.race import Athlete, Checkpoint, Course, Race, random_seed
 
@@ -25,6 +27,7 @@ __all__ = [
     "AthleteDecision",
     "Checkpoint",
     "Course",
+    "DeviceToken",
     "LiveAthlete",
     "LiveRace",
     "Organization",

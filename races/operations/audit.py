@@ -34,6 +34,9 @@ ACTIONS = (
     "visibility",
     "share_link",
     "revoke",
+    "device_token",  # a tracker device token created (races.trackers.admin)
+    "device_revoke",  # ... and revoked
+    "gpx_recording",  # an athlete's recorded GPX joined a tracked race
 )
 
 
@@ -122,6 +125,9 @@ def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
-def _cell(text: str) -> str:
+def spreadsheet_cell(text: str) -> str:
     """No spreadsheet formula injection from a label or name an organizer typed."""
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+_cell = spreadsheet_cell

@@ -17,6 +17,7 @@ from races.organizer.course_import import attach_course, replace_start_list
 from races.organizer.race_control import control_url
 from races.organizer.sparkline import elevation_sparkline
 from races.organizer.start_list import export_start_list
+from races.trackers.admin import create_device_tokens
 
 STATUS_COLOURS = {
     "draft": "#6c757d",
@@ -84,7 +85,13 @@ class RaceAdmin(RaceAccessMixin, LifecycleAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["status_badge", "generation", "started_at", "finished_at", "course_summary"]
     inlines = [AthleteInline, CheckpointInline, RevokedLabelInline]
-    actions = ["start_races", "stop_races", "reset_races", "export_start_list"]
+    actions = [
+        "start_races",
+        "stop_races",
+        "reset_races",
+        "export_start_list",
+        create_device_tokens,
+    ]
     fieldsets = [
         (None, {"fields": ["name", "slug", "status_badge", "scheduled_start"]}),
         ("Course", {"fields": ["gpx_file", "gpx_cached", "gpx_cached_name", "course_summary"]}),

@@ -9,7 +9,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import defusedxml
 import defusedxml.ElementTree
@@ -89,6 +89,38 @@ def parse_gpx(data: bytes) -> ParsedCourse:
     if not segments:
         raise GPXError("The file has no course points: no track or route with points in it.")
     return _build_course(document, segments)
+
+
+@dataclass
+class RecordedPoint:
+    latitude: float
+    longitude: float
+    elevation: float | None
+    time: datetime
+
+
+def parse_recording(data: bytes) -> list[RecordedPoint]:
+    """An athlete's recorded track (a watch's or phone's GPX): its timed points in file
+    order, with the course upload's limits and checks. Points without a time are skipped
+    (they cannot be placed in the race); none at all is refused."""
+    _check_limits(data)
+    text = _decode(data)
+    _refuse_dtd_and_broken_xml(text)
+    try:
+        document = gpxpy.parse(text)
+    except gpxpy.gpx.GPXException as error:
+        raise GPXError(f"The file is not valid GPX: {_reason(error)}.") from error
+    points = []
+    for number, point in enumerate(itertools.chain.from_iterable(_course_segments(document)), 1):
+        _validate_point(point, number)
+        if point.time is not None:
+            moment = (
+                point.time if point.time.tzinfo else point.time.replace(tzinfo=UTC)
+            ).astimezone(UTC)
+            points.append(RecordedPoint(point.latitude, point.longitude, point.elevation, moment))
+    if not points:
+        raise GPXError("The file has no timed points: a recording needs <time> on its points.")
+    return points
 
 
 def check_gpx_size(size: int) -> None:
