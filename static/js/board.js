@@ -3,9 +3,10 @@
 // rows per frame, not a 1,000-row table relayout. A row moves by changing its offset,
 // never by re-creating it; a frame rewrites only the cells whose text changed.
 
-import { duration, gap, km, pace, searchable, STATUS_LABELS } from "raceweb/format.js";
+import { clock, duration, gap, km, pace, searchable, STATUS_LABELS } from "raceweb/format.js";
+import { finishPrediction } from "raceweb/prediction.js";
 
-const COLUMNS = ["rank", "bib", "name", "cat", "dist", "pace", "gap", "split", "status"];
+const COLUMNS = ["rank", "bib", "name", "cat", "dist", "pace", "gap", "finish", "split", "status"];
 const ROW_HEIGHT = 38; // px, as .board-row in raceweb.css
 const OVERSCAN = 8; // rows drawn above and below the visible ones
 const RANK_FLASH_MS = 4000;
@@ -48,6 +49,11 @@ class Row {
     this.cells.name.append(this.swatch, this.name);
     this.badge = document.createElement("span");
     this.cells.status.append(this.badge);
+    this.finishTime = document.createElement("span");
+    this.finishTime.className = "t";
+    this.finishBand = document.createElement("span");
+    this.finishBand.className = "b";
+    this.cells.finish.append(this.finishTime, this.finishBand);
     this.el.addEventListener("click", () => onClick(this.id));
     this.bind(null);
   }
@@ -267,6 +273,7 @@ export class Board {
     const racing = a.status === "running" || a.status === "finished";
     row.set("pace", racing ? pace(a.pace_s_per_km) : "");
     row.set("gap", racing ? gap(a.gap_s) : "");
+    this.fillFinish(row, a);
     const split = a.last_checkpoint;
     const splitText = split ? `${split.name} ${duration(split.split_s)}` : "";
     row.attr("splitTitle", splitText, (value) => {
@@ -279,6 +286,27 @@ export class Board {
     });
     row.attr("colour", this.colours.of(a), (value) => {
       row.swatch.style.background = value;
+    });
+  }
+
+  /** Finish time, or the predicted one (≈) with its 80 % band as a second, smaller line
+   * (offsets from the prediction; the title says the band's race times). */
+  fillFinish(row, a) {
+    const p = finishPrediction(a);
+    let text = "";
+    let band = "";
+    let title = "";
+    if (a.status === "finished") text = clock(a.splits?.at(-1)?.split_s ?? a.elapsed_s);
+    else if (p) {
+      text = `≈${clock(p.at)}`;
+      // The band as offsets from the prediction: it fits the narrow column.
+      band = `−${duration(p.at - p.low)} +${duration(p.high - p.at)}`;
+      title = `Predicted finish ${clock(p.at)}; 80 % between ${clock(p.low)} and ${clock(p.high)}`;
+    }
+    row.set("finish", text, row.finishTime);
+    row.set("finishBand", band, row.finishBand);
+    row.attr("finishTitle", title, (value) => {
+      row.cells.finish.title = value;
     });
   }
 
