@@ -91,3 +91,28 @@ class CourseEffort:
     def fraction_at(self, distance_m: float) -> float:
         """Share of the course's whole effort done at `distance_m` (0..1)."""
         return self.at(distance_m) / self.total_s if self.total_s > 0 else 0.0
+
+
+def even_effort_schedule(
+    effort: CourseEffort, anchors: Sequence[tuple[float, float]], samples: int = 96
+) -> list[list[float]]:
+    """`[[distance_m, race_s], ...]` of a pacer that passes each anchor `(distance, race
+    seconds)` on time and, between two anchors, keeps an even effort: its time grows with
+    the course's effort, so it slows on climbs like the athletes do. Sampled at `samples`
+    even steps plus the anchors; a page interpolates linearly in between."""
+    anchors = sorted(anchors)
+    if len(anchors) < 2:
+        raise ValueError("a schedule needs a start and a finish")
+    length = anchors[-1][0]
+    steps = {anchors[0][0] + (length - anchors[0][0]) * i / samples for i in range(samples + 1)}
+    out = []
+    for distance in sorted(steps | {d for d, _ in anchors}):
+        i = min(max(bisect_right([d for d, _ in anchors], distance) - 1, 0), len(anchors) - 2)
+        (d0, t0), (d1, t1) = anchors[i], anchors[i + 1]
+        e0, e1 = effort.at(d0), effort.at(d1)
+        if e1 > e0:
+            share = (effort.at(distance) - e0) / (e1 - e0)
+        else:
+            share = (distance - d0) / (d1 - d0) if d1 > d0 else 1.0
+        out.append([round(distance, 1), round(t0 + share * (t1 - t0), 1)])
+    return out

@@ -3,6 +3,7 @@
 - `race`: what the organizer sets up (Race, Course, Checkpoint, Athlete);
 - `live`: what the relay writes while a race runs (Position, LiveRace, LiveAthlete);
 - `control`: race control (AthleteDecision, RaceAlerts);
+- `ghosts`: ghost pacers the organizer adds to a race (Ghost);
 - `access`: organizations and the audit trail (Organization, OrganizerMembership,
   RevokedSpectatorLabel, SpectatorConnection, OrganizerAction).
 
@@ -17,6 +18,7 @@ from races.models.access import (
     SpectatorConnection,
 )
 from races.models.control import AthleteDecision, RaceAlerts
+from races.models.ghosts import Ghost
 from races.models.live import LiveAthlete, LiveRace, Position
 from races.models.race import Athlete, Checkpoint, Course, Race, random_seed
 
@@ -25,6 +27,7 @@ __all__ = [
     "AthleteDecision",
     "Checkpoint",
     "Course",
+    "Ghost",
     "LiveAthlete",
     "LiveRace",
     "Organization",

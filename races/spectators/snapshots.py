@@ -15,7 +15,7 @@ from django.db import transaction
 
 from races import wire
 from races.models import Athlete, Course, LiveAthlete, LiveRace, Race
-from simulator.effort import CourseEffort
+from simulator.effort import CourseEffort, even_effort_schedule
 
 _EFFORTS: dict[tuple, CourseEffort] = {}  # per process: (course, its shape) -> profile
 
@@ -66,6 +66,7 @@ def course_summary(race: Race, checkpoints: list[dict]) -> dict | None:
             {**cp, "effort": round(effort.fraction_at(cp["distance_m"]), 4)} for cp in checkpoints
         ],
         "geojson_url": f"/api/races/{race.slug}/course.geojson",
+        "ghosts": ghost_summaries(race, course, effort, checkpoints),
     }
 
 
@@ -84,3 +85,22 @@ def course_effort(course: Course) -> CourseEffort:
             _EFFORTS.clear()
         effort = _EFFORTS[key] = CourseEffort.of_points(course.points or [], course.length_m)
     return effort
+
+
+def ghost_summaries(
+    race: Race, course: Course, effort: CourseEffort, checkpoints: list[dict]
+) -> list[dict]:
+    """The race's ghost pacers as the snapshot's course carries them: `{"id", "name",
+    "kind", "finish_s", "schedule": [[distance_m, race_s], ...]}`. Sent once; the page
+    moves them with the race clock. Ghosts are not athletes: never ranked, never in results."""
+    distances = {cp["name"]: cp["distance_m"] for cp in checkpoints}
+    return [
+        {
+            "id": ghost.pk,
+            "name": ghost.label,
+            "kind": ghost.kind,
+            "finish_s": ghost.finish_time.total_seconds(),
+            "schedule": even_effort_schedule(effort, ghost.anchors(course.length_m, distances)),
+        }
+        for ghost in race.ghosts.all()
+    ]
