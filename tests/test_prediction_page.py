@@ -1,4 +1,4 @@
-"""Predicted finish and passage times with their 80 % band, in a real browser.
+"""Predicted finish and passage times with their 80 % band, and ghost pacers, in a browser.
 
 The snapshot is the server's own: a `RaceState` built by `RaceSetup` (the relay's and the
 history's one constructor) fed contract events, and the course summary the spectators'
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
 from races import wire
+from races.models import Ghost
 from races.organizer import lifecycle
 from races.relay import prediction
 from races.relay.race_setup import RaceSetup
@@ -124,3 +126,63 @@ def screenshot_path(name: str):
 
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def test_ghosts_move_with_the_race_clock_on_map_and_profile_and_are_never_ranked(
+    live_server, running_race
+):
+    race, _ = running_race
+    cp = race.checkpoints.filter(kind="checkpoint").order_by("order").first()
+    Ghost.objects.create(
+        race=race,
+        kind=Ghost.Kind.CUTOFF,
+        name="Cut-off",
+        finish_time=timedelta(hours=3),
+        checkpoint_times={cp.name: 3600.0},
+    )
+    Ghost.objects.create(race=race, kind=Ghost.Kind.RECORD, name="Record",
+                         finish_time=timedelta(minutes=62))  # fmt: skip
+    checkpoints = list(race.checkpoints.values("name", "distance_m", "kind"))
+    snapshot = running_race[1] | {"course": course_summary(race, checkpoints)}
+    snapshot["race"] = snapshot["race"] | {"time_compression": 60.0}
+    names = {a["name"] for a in snapshot["athletes"]}
+
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        block_tiles(page)
+        page.route_web_socket("**/ws/races/**", lambda ws: ws.send(json.dumps(snapshot)))
+        page.goto(f"{live_server.url}{race.get_absolute_url()}")
+        page.wait_for_function("raceweb.ghosts.markers.size === 2")
+
+        def where() -> dict:
+            return page.evaluate(
+                """() => Object.fromEntries(raceweb.ghosts.ghosts.map(g => {
+                  const m = raceweb.ghosts.markers.get(g.id).getLatLng();
+                  const d = raceweb.ghosts.distances.get(g.id);
+                  const at = raceweb.ghosts.course.at(d);
+                  return [g.name, {d, lat: m.lat, lon: m.lng, onCourse:
+                    Math.abs(m.lat - at.lat) < 1e-9 && Math.abs(m.lng - at.lon) < 1e-9}];
+                }))"""
+            )
+
+        before = where()
+        page.wait_for_timeout(1500)  # 90 s of race time at 60x
+        after = where()
+        for name in ("Cut-off", "Record"):
+            assert after[name]["onCourse"] and after[name]["d"] > before[name]["d"], name
+        # the record ghost is ahead of the cut-off ghost at the same race time
+        assert after["Record"]["d"] > after["Cut-off"]["d"]
+        # on the profile too, as a labelled dashed line
+        drawn = page.evaluate("raceweb.profile.ghosts.map(g => g.name)")
+        assert sorted(drawn) == ["Cut-off", "Record"]
+        # above the board, with who is ahead and behind; never a board row
+        strip = page.text_content("#ghost-strip")
+        assert "Cut-off" in strip and "ahead" in strip and "behind" in strip
+        rows = set(page.evaluate("raceweb.board.visible.map(a => a.name)"))
+        assert rows == names
+        page.wait_for_timeout(300)
+        screenshot(page, "ghost-pacers-race-page.png")
+        page.locator(".profile-area").screenshot(path=str(screenshot_path("ghost-profile.png")))
+        assert errors == [], errors

@@ -78,7 +78,7 @@ export class Ghosts {
     box.title = `${ghost.name}: a ghost pacer, not an athlete (never ranked)`;
     const where = el("span", "ghost-where", "");
     const count = el("span", "ghost-count", "");
-    box.append(el("span", "ghost-icon", "👻"), el("span", "ghost-name", ghost.name), where, count);
+    box.append(el("span", "ghost-swatch"), el("span", "ghost-name", ghost.name), where, count);
     this.chips.set(ghost.id, { box, where, count });
     return box;
   }
