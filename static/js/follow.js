@@ -123,10 +123,11 @@ export class FollowCard {
       value.textContent = clock(finish);
       sub.textContent = a.gap_s ? `${gap(a.gap_s)} behind` : "winner time";
     } else if (a.status === "running" && a.eta_s != null) {
-      value.textContent = `≈ ${clock((a.elapsed_s ?? clockNow ?? 0) + a.eta_s)}`;
+      value.textContent = `in ${duration(a.eta_s)}`;
       const p = finishPrediction(a);
-      sub.textContent = p ? bandText(p) : `in ${duration(a.eta_s)}`;
-      sub.title = "80 % of finishes fall in this range (race time)";
+      const at = (a.elapsed_s ?? clockNow ?? 0) + a.eta_s;
+      sub.textContent = p ? bandText(p) : `≈ ${clock(at)} race time`;
+      sub.title = `Predicted finish ≈ ${clock(at)} race time; 80 % of finishes fall in this range`;
       this.showBand(p, a.elapsed_s);
       return;
     } else {
