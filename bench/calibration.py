@@ -111,7 +111,9 @@ def samples_of(
         for moment in moments:
             elapsed = moment * finish
             distance = float(np.interp(elapsed, tl.times[i], tl.knots))
-            raw = prediction.predict_raw(effort, elapsed, distance)
+            passed = sum(1 for cp in checkpoints if cp.distance_m <= distance + 0.5)
+            stops = (passed, len(checkpoints) - passed)
+            raw = prediction.predict_raw(effort, elapsed, distance, *stops)
             if raw is None:
                 continue
             average = (course.length_m - distance) / distance * elapsed

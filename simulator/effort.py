@@ -14,15 +14,25 @@ every athlete that moved in a frame and numpy's per-call overhead would dominate
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
 
 from simulator.geometry import Course, CourseError
-from simulator.pacing import effort_km, riegel_fatigue, tobler_speed_factor
+from simulator.pacing import (
+    CHECKPOINT_STOP_MEDIAN_S,
+    CHECKPOINT_STOP_SIGMA,
+    effort_km,
+    riegel_fatigue,
+    tobler_speed_factor,
+)
 
 EFFORT_KNOTS = 600
+# What a stop at a checkpoint costs on average: the mean of the simulator's log-normal
+# stop (median 45 s). Predictions keep stops out of the pace (`races.relay.prediction`).
+EXPECTED_STOP_S = round(CHECKPOINT_STOP_MEDIAN_S * math.exp(CHECKPOINT_STOP_SIGMA**2 / 2), 1)
 MIN_EFFORT_CELL_M = 25.0
 MAX_EFFORT_CELL_M = 250.0
 

@@ -99,11 +99,14 @@ def test_band_on_the_board_and_passages_on_the_follow_card(live_server, running_
             for cp in snapshot["course"]["checkpoints"]
             if cp["kind"] != "start" and cp["distance_m"] > followed["distance_m"]
         ]
+        stops = [cp["distance_m"] for cp in snapshot["course"]["checkpoints"]
+                 if cp["kind"] == "checkpoint"]  # fmt: skip
         expected = prediction.passages(
             effort,
             followed["elapsed_s"],
             followed["distance_m"],
             [cp["distance_m"] for cp in ahead],
+            stops,
         )
         shown = page.eval_on_selector_all(
             "#follow tr.pending td.predicted .eta", "cells => cells.map(c => c.textContent)"

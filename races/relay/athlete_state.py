@@ -103,15 +103,21 @@ class AthleteState:
         return (3, -self.distance_m, 0.0, self.sort_bib)
 
 
-def public_form(athlete: AthleteState, length_m: float, effort: CourseEffort) -> dict:
-    """An athlete as the spectator protocol's ATHLETE object (races.wire.public_athlete)."""
+def public_form(
+    athlete: AthleteState, length_m: float, effort: CourseEffort, timing_points: int = 0
+) -> dict:
+    """An athlete as the spectator protocol's ATHLETE object (races.wire.public_athlete);
+    `timing_points`: the race's intermediate checkpoints (a stop each, for the prediction)."""
     spec = athlete.spec
     pace = eta = band = None
     if athlete.status == FINISHED and athlete.finish_s is not None and length_m > 0:
         pace, eta = athlete.finish_s / (length_m / 1000.0), 0.0
     elif athlete.status == RUNNING and athlete.distance_m >= 100.0 and athlete.elapsed_s:
         pace = athlete.elapsed_s / (athlete.distance_m / 1000.0)
-        predicted = predict(effort, athlete.elapsed_s, athlete.distance_m)
+        passed = min(athlete.next_checkpoint, timing_points)
+        predicted = predict(
+            effort, athlete.elapsed_s, athlete.distance_m, passed, timing_points - passed
+        )
         if predicted is not None:
             eta, band = predicted.eta_s, (predicted.low_s, predicted.high_s)
     return wire.public_athlete(

@@ -6,9 +6,12 @@ and the history's replay (`races.history.timeline`), which runs the same race st
 computes exactly the same values at any instant. Nothing refreshes on a timer.
 
 The model: the athlete's own pace so far relative to the course's effort profile
-(`simulator.effort.CourseEffort`, the simulator's gradient and fatigue models),
-``k = elapsed / effort(distance)``, projected onto the effort still ahead:
-passage at distance D = ``k * effort(D)``. Checkpoint stops taken so far are inside k.
+(`simulator.effort.CourseEffort`, the simulator's gradient and fatigue models), with a
+stop of `EXPECTED_STOP_S` at each checkpoint kept out of the pace:
+``k = (elapsed - stop * passed) / effort(distance)``, projected onto the effort ahead:
+passage at D = ``elapsed + k * (effort(D) - effort(distance)) + stop * stops before D``.
+(Spreading the stops taken over the effort ahead over-predicted the end of a race after
+its last checkpoint by minutes: `bench/calibration.py`, README.)
 
 The band: the remaining time times ``exp(q)`` where q is the 10th and 90th percentile of
 ``log(real remaining / predicted remaining)`` measured by `bench/calibration.py` on
@@ -24,7 +27,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from simulator.effort import CourseEffort
+from simulator.effort import EXPECTED_STOP_S, CourseEffort
 
 ETA_STEP_S = 10
 MIN_DISTANCE_M = 100.0  # before this, the pace so far is mostly the start's crowding
@@ -34,17 +37,17 @@ MIN_DISTANCE_M = 100.0  # before this, the pace so far is mostly the start's cro
 # courses; README, "Predictions"); linear in between, constant beyond the ends. Measured
 # on the simulator's athletes: real trackers' athletes vary more (see the README).
 BAND_TABLE: tuple[tuple[float, float, float], ...] = (
-    (0.60, -0.0513, 0.0405),  # n=729
-    (0.86, -0.0421, 0.0392),  # n=1420
-    (1.25, -0.0414, 0.0368),  # n=2211
-    (1.79, -0.0400, 0.0395),  # n=3460
-    (2.59, -0.0329, 0.0392),  # n=5651
-    (3.73, -0.0189, 0.0386),  # n=11958
-    (5.37, -0.0174, 0.0164),  # n=7626
-    (7.73, -0.0118, 0.0137),  # n=2884
-    (11.14, -0.0080, 0.0120),  # n=4833
-    (16.05, -0.0081, 0.0104),  # n=7327
-    (23.13, -0.0045, 0.0094),  # n=7313
+    (0.60, -0.0391, 0.0302),  # n=729
+    (0.86, -0.0292, 0.0313),  # n=1420
+    (1.25, -0.0300, 0.0284),  # n=2211
+    (1.79, -0.0253, 0.0235),  # n=3460
+    (2.59, -0.0237, 0.0250),  # n=5651
+    (3.73, -0.0211, 0.0184),  # n=11958
+    (5.37, -0.0166, 0.0156),  # n=7626
+    (7.73, -0.0097, 0.0098),  # n=2884
+    (11.14, -0.0080, 0.0096),  # n=4833
+    (16.05, -0.0082, 0.0098),  # n=7327
+    (23.13, -0.0062, 0.0071),  # n=7313
 )
 
 
@@ -82,22 +85,46 @@ def band_quantiles(span_km: float) -> tuple[float, float]:
 
 
 def predict_raw(
-    effort: CourseEffort, elapsed_s: float, distance_m: float
+    effort: CourseEffort,
+    elapsed_s: float,
+    distance_m: float,
+    stops_passed: int = 0,
+    stops_ahead: int = 0,
 ) -> tuple[float, float, float] | None:
-    """(remaining, low, high) seconds to the finish, unrounded; None when too early."""
+    """(remaining, low, high) seconds to the finish, unrounded; None when too early.
+    `stops_passed` / `stops_ahead`: intermediate checkpoints behind and ahead."""
+    factor = pace_factor(effort, elapsed_s, distance_m, stops_passed)
+    if factor is None:
+        return None
+    done = effort.at(distance_m)
+    remaining = factor * (effort.total_s - done) + EXPECTED_STOP_S * stops_ahead
+    q10, q90 = band_quantiles(band_span_km(distance_m, effort.length_m - distance_m))
+    return remaining, remaining * math.exp(q10), remaining * math.exp(q90)
+
+
+def pace_factor(
+    effort: CourseEffort, elapsed_s: float, distance_m: float, stops_passed: int
+) -> float | None:
+    """Seconds per effort second so far, stops left out; None when too early to say."""
     if distance_m < MIN_DISTANCE_M or not elapsed_s or elapsed_s <= 0:
         return None
     done = effort.at(distance_m)
     if done <= 0 or effort.total_s <= 0:
         return None
-    remaining = elapsed_s / done * (effort.total_s - done)
-    q10, q90 = band_quantiles(band_span_km(distance_m, effort.length_m - distance_m))
-    return remaining, remaining * math.exp(q10), remaining * math.exp(q90)
+    moving = elapsed_s - EXPECTED_STOP_S * stops_passed
+    # An athlete faster through the aid stations than the average stop: all of it is pace.
+    return (moving if moving > 0.5 * elapsed_s else elapsed_s) / done
 
 
-def predict(effort: CourseEffort, elapsed_s: float, distance_m: float) -> Prediction | None:
+def predict(
+    effort: CourseEffort,
+    elapsed_s: float,
+    distance_m: float,
+    stops_passed: int = 0,
+    stops_ahead: int = 0,
+) -> Prediction | None:
     """The finish prediction as the public form carries it (rounded to ETA_STEP_S)."""
-    raw = predict_raw(effort, elapsed_s, distance_m)
+    raw = predict_raw(effort, elapsed_s, distance_m, stops_passed, stops_ahead)
     if raw is None:
         return None
     eta, low, high = (_step(value) for value in raw)
@@ -105,18 +132,27 @@ def predict(effort: CourseEffort, elapsed_s: float, distance_m: float) -> Predic
 
 
 def passages(
-    effort: CourseEffort, elapsed_s: float, distance_m: float, ahead_m: list[float]
+    effort: CourseEffort,
+    elapsed_s: float,
+    distance_m: float,
+    ahead_m: list[float],
+    stops_m: list[float] = (),
 ) -> list[tuple[float, float, float]] | None:
-    """Race-clock (predicted, low, high) passage at each distance in `ahead_m`."""
-    raw = predict_raw(effort, elapsed_s, distance_m)
+    """Race-clock (predicted, low, high) passage at each distance in `ahead_m`, with a
+    stop at each intermediate checkpoint of `stops_m` on the way (not at the target)."""
+    passed = sum(1 for stop in stops_m if stop <= distance_m + 0.5)
+    ahead = len(stops_m) - passed
+    raw = predict_raw(effort, elapsed_s, distance_m, passed, ahead)
     if raw is None:
         return None
     remaining, low, high = raw
+    factor = pace_factor(effort, elapsed_s, distance_m, passed)
     done = effort.at(distance_m)
-    left = effort.total_s - done
     out = []
     for target in ahead_m:
-        share = (effort.at(target) - done) / left if left > 0 else 0.0
+        stops = sum(1 for stop in stops_m if distance_m + 0.5 < stop < target)
+        part = factor * (effort.at(target) - done) + EXPECTED_STOP_S * stops
+        share = part / remaining if remaining > 0 else 0.0
         out.append(tuple(_step(elapsed_s + share * value) for value in (remaining, low, high)))
     return out
 

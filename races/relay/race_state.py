@@ -390,5 +390,7 @@ class RaceState:
 
     def _public(self, athlete: AthleteState) -> dict:
         if athlete.public is None:
-            athlete.public = public_form(athlete, self.length_m, self.effort)
+            athlete.public = public_form(
+                athlete, self.length_m, self.effort, len(self._timing_points)
+            )
         return athlete.public

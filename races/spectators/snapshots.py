@@ -15,7 +15,7 @@ from django.db import transaction
 
 from races import wire
 from races.models import Athlete, Course, LiveAthlete, LiveRace, Race
-from simulator.effort import CourseEffort, even_effort_schedule
+from simulator.effort import EXPECTED_STOP_S, CourseEffort, even_effort_schedule
 
 _EFFORTS: dict[tuple, CourseEffort] = {}  # per process: (course, its shape) -> profile
 
@@ -66,6 +66,7 @@ def course_summary(race: Race, checkpoints: list[dict]) -> dict | None:
             {**cp, "effort": round(effort.fraction_at(cp["distance_m"]), 4)} for cp in checkpoints
         ],
         "geojson_url": f"/api/races/{race.slug}/course.geojson",
+        "stop_s": EXPECTED_STOP_S,
         "ghosts": ghost_summaries(race, course, effort, checkpoints),
     }
 

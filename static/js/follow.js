@@ -95,6 +95,7 @@ export class FollowCard {
   }
 
   update(a, race, checkpoints, clockNow) {
+    this.course = race;
     const colour = this.colours.of(a);
     this.root.style.setProperty("--athlete", colour);
     this.bib.textContent = a.bib;
@@ -159,7 +160,7 @@ export class FollowCard {
     }
     this.next.hidden = false;
     const metres = next.distance_m - a.distance_m;
-    const p = passagePrediction(a, next.effort);
+    const p = passagePrediction(a, next, this.course);
     const when = p ? `, at ≈ ${clock(p.at)} (${bandText(p)})` : "";
     this.next.textContent = `Next: ${next.name} in ${km(metres)} km${when}`;
   }
@@ -172,7 +173,7 @@ export class FollowCard {
       if (cp.kind === "start") continue;
       const split = passed.get(cp.name);
       const tr = el("tr", split ? null : "pending");
-      const predicted = split ? null : passagePrediction(a, cp.effort);
+      const predicted = split ? null : passagePrediction(a, cp, this.course);
       let legPace = "";
       if (split) {
         const legKm = (split.distance_m - previous.distance_m) / 1000;
