@@ -36,19 +36,14 @@ class ClusterNode(PrivateRabbitMQ):
         self.cookie = cookie
         super().__init__(tag)
 
+    # pause_minority (RabbitMQ's advice for three nodes or more): a node cut off from the
+    # others pauses itself and comes back on its own once it sees them again.
+    # net_ticktime 10 s (default 60): a frozen node is found out in 7-13 s, not ~60.
+    rabbit_settings = ("{cluster_partition_handling, pause_minority}",)
+    other_applications = ("{kernel, [{net_ticktime, 10}]}",)
+
     def _write_config(self) -> None:
         super()._write_config()
-        # pause_minority (RabbitMQ's advice for three nodes or more): a node cut off from
-        # the others pauses itself and comes back on its own once it sees them again.
-        # net_ticktime 10 s (default 60): a frozen node is found out in 7-13 s, not ~60.
-        (self.base / "rabbitmq.config").write_text(
-            "[{rabbit, [\n"
-            f'  {{tcp_listeners, [{{"127.0.0.1", {self.amqp_port}}}]}},\n'
-            "  {disk_free_limit, 1000000},\n"
-            "  {cluster_partition_handling, pause_minority}\n"
-            "]},\n"
-            " {kernel, [{net_ticktime, 10}]}].\n"
-        )
         path = Path(self.base) / ".erlang.cookie"
         path.write_text(self.cookie)
         path.chmod(0o400)  # Erlang refuses a cookie file others can read

@@ -67,14 +67,20 @@ class PrivateRabbitMQ:
     def log_file(self) -> Path:
         return self.base / "log" / f"{self.nodename}.log"
 
+    # Extra Erlang terms for the `rabbit` application and extra application sections of the
+    # config file (harness/rabbitmq_cluster.py adds partition handling and net_ticktime).
+    rabbit_settings: tuple[str, ...] = ()
+    other_applications: tuple[str, ...] = ()
+
     def _write_config(self) -> None:
         # Classic Erlang-term config: it skips the cuttlefish schema step of a .conf file.
-        (self.base / "rabbitmq.config").write_text(
-            "[{rabbit, [\n"
-            f'  {{tcp_listeners, [{{"127.0.0.1", {self.amqp_port}}}]}},\n'
-            "  {disk_free_limit, 1000000}\n"
-            "]}].\n"
+        rabbit = (
+            f'{{tcp_listeners, [{{"127.0.0.1", {self.amqp_port}}}]}}',
+            "{disk_free_limit, 1000000}",
+            *self.rabbit_settings,
         )
+        applications = ("{rabbit, [\n  " + ",\n  ".join(rabbit) + "\n]}", *self.other_applications)
+        (self.base / "rabbitmq.config").write_text("[" + ",\n ".join(applications) + "].\n")
         (self.base / "enabled_plugins").write_text("[].\n")
         # An empty env file, so /etc/rabbitmq/rabbitmq-env.conf (the shared node's) is not read.
         (self.base / "rabbitmq-env.conf").write_text("")

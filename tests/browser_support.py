@@ -63,3 +63,38 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
+
+
+STATIC_JS = Path(__file__).resolve().parent.parent / "static" / "js"
+
+
+def run_module_page(page_html: str, data: dict[str, str], result: str) -> object:
+    """Load `page_html` at the root of a test origin in Chromium, with the project's
+    `/static/js/*.js` and each `data` path (e.g. "/fixture.json" -> its JSON text) served,
+    wait until the page sets `window.<result>`, and return it. A script error fails the test.
+    """
+    origin = "http://raceweb.test"
+
+    def serve(route) -> None:
+        path = route.request.url.removeprefix(origin)
+        script = STATIC_JS / path.rsplit("/", 1)[1]
+        if path == "/":
+            route.fulfill(body=page_html, content_type="text/html")
+        elif path in data:
+            route.fulfill(body=data[path], content_type="application/json")
+        elif path.startswith("/static/js/") and script.is_file():
+            route.fulfill(path=str(script), content_type="text/javascript")
+        else:
+            route.abort()
+
+    with chromium() as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.route(f"{origin}/**", serve)
+        page.goto(f"{origin}/")
+        page.wait_for_function(f"window.{result} !== undefined || false", timeout=30_000)
+        value = page.evaluate(f"window.{result}")
+        page.close()
+    assert errors == []
+    return value

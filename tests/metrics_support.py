@@ -7,7 +7,7 @@ import urllib.request
 from channels.testing import HttpCommunicator
 from prometheus_client.parser import text_string_to_metric_families
 
-from races.operations import metrics
+from races.operations import metrics, races_running
 from raceweb.asgi import django_asgi_app
 from tests.conftest import require_executable
 
@@ -74,12 +74,12 @@ def assert_promtool_accepts(scrape: Scrape) -> None:
 
 
 def defined_families() -> dict[str, str]:
-    """Every metric family races.operations.metrics defines: {name: type}."""
+    """Every metric family races.operations defines (metrics, races_running): {name: type}."""
     return {
         family.name: family.type
         for collector in (
             *(getattr(metrics, name) for name in dir(metrics) if name.isupper()),
-            metrics._races_running_collector,
+            races_running._races_running_collector,
         )
         if hasattr(collector, "describe")
         for family in collector.describe()

@@ -17,10 +17,8 @@ import json
 import pytest
 
 from races import wire
-from tests.browser_support import chromium
+from tests.browser_support import run_module_page
 from tests.wire_recordings import FIXTURE, record
-
-ROOT_JS = FIXTURE.parent.parent.parent / "static" / "js"
 
 
 @pytest.fixture(scope="module")
@@ -129,29 +127,7 @@ window.conformance = { checked, failures };
 
 @pytest.mark.browser
 def test_state_js_merges_the_same_fixture_to_the_same_snapshots(committed):
-    origin = "http://raceweb.test"
-
-    def serve(route):
-        path = route.request.url.removeprefix(origin)
-        if path == "/":
-            route.fulfill(body=PAGE, content_type="text/html")
-        elif path == "/fixture.json":
-            route.fulfill(path=str(FIXTURE), content_type="application/json")
-        elif path.startswith("/static/js/") and (ROOT_JS / path.rsplit("/", 1)[1]).is_file():
-            script = ROOT_JS / path.rsplit("/", 1)[1]
-            route.fulfill(path=str(script), content_type="text/javascript")
-        else:
-            route.abort()
-
-    with chromium() as browser:
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route(f"{origin}/**", serve)
-        page.goto(f"{origin}/")
-        page.wait_for_function("window.conformance !== undefined || false", timeout=30_000)
-        result = page.evaluate("window.conformance")
-        page.close()
-    assert errors == []
+    fixture = {"/fixture.json": FIXTURE.read_text()}
+    result = run_module_page(PAGE, fixture, "conformance")
     assert result["failures"] == []
     assert result["checked"] == assert_conforms(committed)

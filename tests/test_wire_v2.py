@@ -14,8 +14,8 @@ import json
 import pytest
 
 from races import wire, wire_v2
-from tests.browser_support import chromium
-from tests.test_wire_conformance import ROOT_JS, runs
+from tests.browser_support import run_module_page
+from tests.test_wire_conformance import runs
 from tests.wire_recordings import FIXTURE
 
 
@@ -176,31 +176,7 @@ def encoded_runs(recording: dict) -> list[dict]:
 
 @pytest.mark.browser
 def test_wire_v2_js_decodes_every_recorded_frame_to_the_v1_state(committed):
-    origin = "http://raceweb.test"
-    body = json.dumps(encoded_runs(committed))
-
-    def serve(route):
-        path = route.request.url.removeprefix(origin)
-        if path == "/":
-            route.fulfill(body=PAGE, content_type="text/html")
-        elif path == "/v2.json":
-            route.fulfill(body=body, content_type="application/json")
-        elif path.startswith("/static/js/") and (ROOT_JS / path.rsplit("/", 1)[1]).is_file():
-            route.fulfill(
-                path=str(ROOT_JS / path.rsplit("/", 1)[1]), content_type="text/javascript"
-            )
-        else:
-            route.abort()
-
-    with chromium() as browser:
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route(f"{origin}/**", serve)
-        page.goto(f"{origin}/")
-        page.wait_for_function("window.conformance !== undefined || false", timeout=30_000)
-        result = page.evaluate("window.conformance")
-        page.close()
-    assert errors == []
+    encoded = {"/v2.json": json.dumps(encoded_runs(committed))}
+    result = run_module_page(PAGE, encoded, "conformance")
     assert result["failures"] == []
     assert result["checked"] == sum(len(run["updates"]) for _, run in runs(committed))

@@ -53,6 +53,12 @@ class RaceAdminForm(forms.ModelForm):
         self.parsed_course: ParsedCourse | None = None
         self.start_list_rows: list[StartListRow] | None = None
         self.previewing = False
+        if "tracking" in self.fields:
+            # Forms posted without it (scripts, older pages) mean what they always did.
+            self.fields["tracking"].required = False
+
+    def clean_tracking(self) -> str:
+        return self.cleaned_data.get("tracking") or Race.Tracking.SIMULATED
 
     @property
     def preview_requested(self) -> bool:
