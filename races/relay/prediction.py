@@ -51,6 +51,9 @@ BAND_TABLE: tuple[tuple[float, float, float], ...] = (
 )
 
 
+_BAND_KEYS = tuple(row[0] for row in BAND_TABLE)
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """Seconds from now: to the finish (`eta_s`) and its 80 % band."""
@@ -71,14 +74,14 @@ def band_span_km(covered_m: float, remaining_m: float) -> float:
     skymarathon's halfway and a 13 km run's halfway differ by 30 km of averaging.
     """
     covered, remaining = max(covered_m, 1.0) / 1000.0, max(remaining_m, 1.0) / 1000.0
-    return (covered**-2 + remaining**-2) ** -0.5
+    return covered * remaining / math.sqrt(covered * covered + remaining * remaining)
 
 
 def band_quantiles(span_km: float) -> tuple[float, float]:
     """(q10, q90) of the log ratio at this `band_span_km` (table, linear, clamped)."""
     table = BAND_TABLE
     f = min(max(span_km, table[0][0]), table[-1][0])
-    i = min(max(bisect_right([row[0] for row in table], f) - 1, 0), len(table) - 2)
+    i = min(max(bisect_right(_BAND_KEYS, f) - 1, 0), len(table) - 2)
     (f0, lo0, hi0), (f1, lo1, hi1) = table[i], table[i + 1]
     t = 0.0 if f1 == f0 else (f - f0) / (f1 - f0)
     return lo0 + t * (lo1 - lo0), hi0 + t * (hi1 - hi0)
@@ -93,10 +96,12 @@ def predict_raw(
 ) -> tuple[float, float, float] | None:
     """(remaining, low, high) seconds to the finish, unrounded; None when too early.
     `stops_passed` / `stops_ahead`: intermediate checkpoints behind and ahead."""
-    factor = pace_factor(effort, elapsed_s, distance_m, stops_passed)
-    if factor is None:
+    if distance_m < MIN_DISTANCE_M or not elapsed_s or elapsed_s <= 0:
         return None
     done = effort.at(distance_m)
+    factor = _factor(elapsed_s, done, stops_passed)
+    if factor is None or effort.total_s <= 0:
+        return None
     remaining = factor * (effort.total_s - done) + EXPECTED_STOP_S * stops_ahead
     q10, q90 = band_quantiles(band_span_km(distance_m, effort.length_m - distance_m))
     return remaining, remaining * math.exp(q10), remaining * math.exp(q90)
@@ -108,8 +113,11 @@ def pace_factor(
     """Seconds per effort second so far, stops left out; None when too early to say."""
     if distance_m < MIN_DISTANCE_M or not elapsed_s or elapsed_s <= 0:
         return None
-    done = effort.at(distance_m)
-    if done <= 0 or effort.total_s <= 0:
+    return _factor(elapsed_s, effort.at(distance_m), stops_passed)
+
+
+def _factor(elapsed_s: float, done: float, stops_passed: int) -> float | None:
+    if done <= 0:
         return None
     moving = elapsed_s - EXPECTED_STOP_S * stops_passed
     # An athlete faster through the aid stations than the average stop: all of it is pace.
@@ -127,8 +135,8 @@ def predict(
     raw = predict_raw(effort, elapsed_s, distance_m, stops_passed, stops_ahead)
     if raw is None:
         return None
-    eta, low, high = (_step(value) for value in raw)
-    return Prediction(eta_s=eta, low_s=low, high_s=high, finish_s=elapsed_s + eta)
+    eta = _step(raw[0])
+    return Prediction(eta, _step(raw[1]), _step(raw[2]), elapsed_s + eta)
 
 
 def passages(
