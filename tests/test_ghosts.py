@@ -85,3 +85,35 @@ def test_spectators_get_the_schedule_once_and_ghosts_are_never_ranked_or_in_resu
     assert "Cut-off" not in csv and "Sub 1:30" not in csv
     results = client.get(f"/races/{race.slug}/results/").content.decode()
     assert "Sub 1:30" not in results
+
+
+def test_the_organizer_adds_a_cutoff_ghost_in_the_race_admin(admin_client):
+    race = make_race("Ghost Admin Race", athletes=0)
+    cp = race.checkpoints.filter(kind="checkpoint").order_by("order").first()
+    url = f"/admin/races/race/{race.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "Ghost pacers" in page and 'name="ghosts-TOTAL_FORMS"' in page
+    form = {
+        "name": race.name, "slug": race.slug, "time_compression": "20", "tick_seconds": "5",
+        "seed": "42", "visibility": "public", "tracking": "simulated",
+        "athletes-TOTAL_FORMS": "0", "athletes-INITIAL_FORMS": "0",
+        "revoked_labels-TOTAL_FORMS": "0", "revoked_labels-INITIAL_FORMS": "0",
+        "ghosts-TOTAL_FORMS": "1", "ghosts-INITIAL_FORMS": "0",
+        "ghosts-0-kind": "cutoff", "ghosts-0-name": "", "ghosts-0-finish_time": "2:30:00",
+        "ghosts-0-checkpoint_times": f"{cp.name} = 0:50:00",
+        "_save": "Save",
+    }  # fmt: skip
+    checkpoints = list(race.checkpoints.order_by("order"))
+    form |= {"checkpoints-TOTAL_FORMS": str(len(checkpoints)),
+             "checkpoints-INITIAL_FORMS": str(len(checkpoints))}  # fmt: skip
+    for i, checkpoint in enumerate(checkpoints):
+        form |= {f"checkpoints-{i}-id": str(checkpoint.pk), f"checkpoints-{i}-race": str(race.pk),
+                 f"checkpoints-{i}-order": str(checkpoint.order),
+                 f"checkpoints-{i}-name": checkpoint.name,
+                 f"checkpoints-{i}-distance_m": str(checkpoint.distance_m),
+                 f"checkpoints-{i}-kind": checkpoint.kind}  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    ghost = Ghost.objects.get(race=race)
+    assert ghost.kind == "cutoff" and ghost.finish_time == timedelta(hours=2, minutes=30)
+    assert ghost.checkpoint_times == {cp.name: 3000.0}
