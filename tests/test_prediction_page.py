@@ -185,6 +185,18 @@ def test_ghosts_move_with_the_race_clock_on_map_and_profile_and_are_never_ranked
         assert "Cut-off" in strip and "ahead" in strip and "behind" in strip
         rows = set(page.evaluate("raceweb.board.visible.map(a => a.name)"))
         assert rows == names
+        # rows of running athletes behind the cut-off ghost are marked, the others not
+        page.wait_for_timeout(600)  # the strip and the marks refresh twice a second
+        marked = page.evaluate(
+            """() => {
+              const cutoff = raceweb.ghosts.ghosts.find(g => g.kind === 'cutoff');
+              const at = raceweb.ghosts.distances.get(cutoff.id);
+              return [...document.querySelectorAll('#board-body .board-row')].map(r => [
+                r.classList.contains('behind-cutoff'),
+                raceweb.state.athletes.get(Number(r.dataset.id)).distance_m < at]);
+            }"""
+        )
+        assert any(behind for behind, _ in marked) and all(m == e for m, e in marked), marked
         page.wait_for_timeout(300)
         screenshot(page, "ghost-pacers-race-page.png")
         page.locator(".profile-area").screenshot(path=str(screenshot_path("ghost-profile.png")))

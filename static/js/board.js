@@ -107,6 +107,7 @@ export class Board {
     this.filterDirty = false;
     this.windowDirty = true;
     this.followed = null;
+    this.cutoffM = null; // where the cut-off ghost is (ghosts.js): running athletes behind it are marked
     this.tabStop = null; // the athlete whose row takes the keyboard focus (roving tabindex)
     this.filter = { query: "", gender: "", category: "" };
     search.addEventListener("input", () => this.setFilter({ query: search.value }));
@@ -175,6 +176,13 @@ export class Board {
     for (const row of this.rows.values()) row.attrs.colour = null;
     this.windowDirty = true;
     this.render();
+  }
+
+  /** The cut-off ghost's distance (null: none); rows on screen are re-marked. */
+  setCutoff(distance) {
+    if (distance === this.cutoffM) return;
+    this.cutoffM = distance;
+    this.windowDirty = true;
   }
 
   /** Applies everything pending. Call once per animation frame. */
@@ -254,6 +262,11 @@ export class Board {
     row.attr("flash", flashClass, (value) => {
       row.el.classList.remove("rank-up", "rank-down");
       if (value) row.el.classList.add(value);
+    });
+    const behind = this.cutoffM != null && a.status === "running" && (a.distance_m ?? 0) < this.cutoffM;
+    row.attr("behindCutoff", behind, (value) => {
+      row.el.classList.toggle("behind-cutoff", value);
+      row.cells.dist.title = value ? "Behind the cut-off ghost" : "";
     });
     row.attr("current", a.id === this.followed, (value) => {
       if (value) row.el.setAttribute("aria-current", "true");

@@ -37,10 +37,12 @@ function el(tag, className, text) {
 export class Ghosts {
   /**
    * @param {object} options raceMap (a RaceMap), profile (a Profile), strip (the element
-   *   above the board), athletes() -> the athletes the page holds
+   *   above the board), athletes() -> the athletes the page holds, board (a Board: its
+   *   rows of running athletes behind the cut-off ghost are marked)
    */
-  constructor({ raceMap, profile, strip, athletes }) {
+  constructor({ raceMap, profile, strip, athletes, board }) {
     this.raceMap = raceMap;
+    this.board = board;
     this.profile = profile;
     this.strip = strip;
     this.athletes = athletes;
@@ -125,6 +127,8 @@ export class Ghosts {
   /** Each ghost's distance and how many running athletes are ahead of it and behind it. */
   fillStrip() {
     const running = [...this.athletes()].filter((a) => a.status === "running");
+    const cutoff = this.ghosts.find((g) => g.kind === "cutoff");
+    this.board?.setCutoff(cutoff ? this.distances.get(cutoff.id) : null);
     for (const ghost of this.ghosts) {
       const chip = this.chips.get(ghost.id);
       const distance = this.distances.get(ghost.id);

@@ -63,7 +63,7 @@ const profile = new Profile($("profile"), {
 });
 
 const ghosts = new Ghosts({
-  raceMap: map, profile, strip: $("ghost-strip"), athletes: () => state.athletes.values(),
+  raceMap: map, profile, board, strip: $("ghost-strip"), athletes: () => state.athletes.values(),
 });
 
 const card = new FollowCard($("follow"), { colours, onClose: () => follow(null) });
