@@ -21,6 +21,7 @@ from races.relay.athlete_state import AthleteSpec
 from races.relay.course_line import CourseLine
 from races.relay.race_state import RaceState
 from simulator import pacing
+from simulator.effort import CourseEffort
 from simulator.geometry import Course
 from simulator.race import CheckpointSpec as SimulatedCheckpoint
 from simulator.race import RaceSimulation
@@ -62,6 +63,7 @@ def race(athletes: int) -> tuple[RaceSimulation, RaceState]:
         athletes=specs,
         start_time=START,
         course=CourseLine(points),
+        effort=CourseEffort.of_points(points, points[-1][3]),  # as RaceSetup.of builds it
     )
     return simulation, state
 

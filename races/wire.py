@@ -173,6 +173,7 @@ def public_athlete(
     gap_s: float | None = None,
     pace_s_per_km: float | None = None,
     eta_s: float | None = None,
+    eta_range_s: Sequence[float] | None = None,
     elapsed_s: float | None = None,
     splits: list[dict] | None = None,
     time: str | None = None,
@@ -181,7 +182,9 @@ def public_athlete(
     """The ATHLETE object of the spectator protocol, with its rounding.
 
     `splits` is kept as given (not copied): the relay appends to one list per athlete
-    and sends it only when it grew. `last_checkpoint` is its last entry.
+    and sends it only when it grew. `last_checkpoint` is its last entry. `eta_s` and
+    `eta_range_s` (`[low, high]`, the 80 % band) are seconds to the finish, predicted by
+    `races.relay.prediction` and rounded there to `ETA_STEP_S`.
     """
     splits = [] if splits is None else splits
     return {
@@ -202,6 +205,7 @@ def public_athlete(
         "gap_s": gap_s,
         "pace_s_per_km": _round(pace_s_per_km, 1),
         "eta_s": _round(eta_s, 0),
+        "eta_range_s": None if eta_range_s is None else [round(v) for v in eta_range_s],
         "elapsed_s": _round(elapsed_s, 1),
         "last_checkpoint": splits[-1] if splits else None,
         "splits": splits,
@@ -334,56 +338,7 @@ def races_message(races: Sequence[Mapping]) -> dict:
 PONG = {"type": "pong"}
 
 
-# ---- race control's decisions (organizer -> relay, on the control exchange) -------------
-#
-# An organizer's decision about one athlete travels as ONE message to the relay, which
-# alone owns race state: `{"type": "decision", "slug", "athlete_id", "id", "kind",
-# "reason", "finish_s", "by", "at"}`. It goes on the relays' control exchange (not the
-# race's fanout: that carries the position contract other consumers bind to, and its
-# relay queue is gone once the race is over, when results corrections still happen).
-# Applying one is idempotent (it SETS the athlete's decision; `undo` clears it), so a
-# relay that re-applies a batch after a failover ends in the same state. The athlete's
-# public form carries the active decision as `decision` (DECISION_PUBLIC_KEYS plus `was`,
-# the tracked state to return to on undo), or null.
-
-DECISION = "decision"
-DECISION_KINDS = ("dns", "dnf", "finish_time", "undo")
-# Not `by`: who decided is race control's business (AthleteDecision), not the public's.
-DECISION_PUBLIC_KEYS = ("id", "kind", "reason", "finish_s", "at")
-
-
-def decision_message(
-    *,
-    slug: str,
-    athlete_id: int,
-    id: int,
-    kind: str,
-    reason: str = "",
-    finish_s: float | None = None,
-    by: str = "",
-    at: str | None = None,
-) -> dict:
-    """A race-control decision for the relay (see above); `finish_s` for `finish_time`."""
-    if kind not in DECISION_KINDS:
-        raise ValueError(f"unknown decision {kind!r}; expected one of {DECISION_KINDS}")
-    if kind == "finish_time" and (finish_s is None or finish_s <= 0):
-        raise ValueError("a finish time correction needs finish_s > 0")
-    return {
-        "type": DECISION,
-        "slug": slug,
-        "athlete_id": athlete_id,
-        "id": id,
-        "kind": kind,
-        "reason": reason,
-        "finish_s": finish_s,
-        "by": by,
-        "at": at,
-    }
-
-
-def is_decision(message: Mapping) -> bool:
-    """Whether a control-exchange message is a decision (else a status notice)."""
-    return message.get("type") == DECISION
+# Race control's decision messages: `races.wire_decisions` (the same contract, its own module).
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -35,6 +35,7 @@ RIEGEL_EXPONENT = 1.06
 REFERENCE_EFFORT_KM = 10.0
 VARIATION_AMPLITUDE = 0.06  # the three waves together never exceed +-6 % of the pace
 CHECKPOINT_STOP_MEDIAN_S = 45.0
+CHECKPOINT_STOP_SIGMA = 0.5  # log-normal spread of a stop
 DNF_RATE_PER_EFFORT_KM = 1 / 2000  # about 3.6 % on a skymarathon, 1 % on a 14 km trail
 
 
@@ -129,8 +130,9 @@ def draw_profile(
     weights = [rng.uniform(0.5, 1.0) for _ in range(3)]
     amplitudes = tuple(VARIATION_AMPLITUDE * w / sum(weights) for w in weights)
     phases = tuple(rng.uniform(0.0, 2 * math.pi) for _ in range(3))
+    stop = CHECKPOINT_STOP_MEDIAN_S
     stops = tuple(
-        min(max(CHECKPOINT_STOP_MEDIAN_S * math.exp(rng.gauss(0.0, 0.5)), 10.0), 240.0)
+        min(max(stop * math.exp(rng.gauss(0.0, CHECKPOINT_STOP_SIGMA)), 10.0), 240.0)
         for _ in range(checkpoints)
     )
     dnf_roll = rng.random()

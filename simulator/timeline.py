@@ -15,13 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from simulator.effort import effort_seconds_per_cell
 from simulator.geometry import Course
-from simulator.pacing import (
-    PacingProfile,
-    effort_km,
-    riegel_fatigue,
-    tobler_speed_factor,
-)
+from simulator.pacing import PacingProfile
 
 KNOTS_PER_COURSE = 600
 MIN_CELL_M = 25.0
@@ -119,16 +115,8 @@ class Timeline:
 
     def _arrival_times(self, course: Course, profiles: Sequence[PacingProfile]) -> np.ndarray:
         knots = self.knots
-        length = np.diff(knots)
         mid = (knots[:-1] + knots[1:]) / 2
-        climb = course.climb_to(knots)
-        effort_mid = effort_km(mid, (climb[:-1] + climb[1:]) / 2)
-        seconds_per_flat_s = (
-            length
-            / 1000.0
-            * riegel_fatigue(effort_mid)
-            / tobler_speed_factor(course.cell_gradients(knots))
-        )
+        seconds_per_flat_s = effort_seconds_per_cell(course, knots)
         paces = np.array([p.flat_pace_s_per_km for p in profiles])[:, None]
         cells = paces * seconds_per_flat_s[None, :] * variation_matrix(profiles, mid)
         stop_cells = self.checkpoint_knots  # the cell from arrival to departure

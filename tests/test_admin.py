@@ -36,6 +36,8 @@ def race_form(**extra) -> dict:
         "checkpoints-INITIAL_FORMS": "0",
         "revoked_labels-TOTAL_FORMS": "0",
         "revoked_labels-INITIAL_FORMS": "0",
+        "ghosts-TOTAL_FORMS": "0",
+        "ghosts-INITIAL_FORMS": "0",
         "visibility": "public",
     }
     form.update(extra)

@@ -52,6 +52,7 @@ def change_form_post(race: Race, **extra) -> dict:
         "athletes-TOTAL_FORMS": "0", "athletes-INITIAL_FORMS": "0",
         "checkpoints-TOTAL_FORMS": "0", "checkpoints-INITIAL_FORMS": "0",
         "revoked_labels-TOTAL_FORMS": "0", "revoked_labels-INITIAL_FORMS": "0",
+        "ghosts-TOTAL_FORMS": "0", "ghosts-INITIAL_FORMS": "0",
         "visibility": "public",
     }  # fmt: skip
     data.update(extra)

@@ -10,7 +10,7 @@ from channels.layers import channel_layers, get_channel_layer
 from django.test import Client
 
 from harness.waiting import async_wait_until
-from races import wire
+from races import wire, wire_decisions
 from races.models import AthleteDecision, LiveAthlete, Race
 from races.organizer import decisions, lifecycle
 from races.relay import embedded
@@ -22,7 +22,9 @@ from tests.test_race_state import simulated_state
 
 
 def decision(athlete: int, kind: str, id: int = 1, **fields) -> dict:
-    return wire.decision_message(slug="x", athlete_id=athlete, id=id, kind=kind, by="ana", **fields)
+    return wire_decisions.decision_message(
+        slug="x", athlete_id=athlete, id=id, kind=kind, by="ana", **fields
+    )
 
 
 def started(state: RaceState, feed) -> None:

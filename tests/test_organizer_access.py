@@ -86,6 +86,7 @@ def test_organization_a_cannot_read_or_change_bs_race_by_any_admin_url(two_organ
         "athletes-0-bib": "666", "athletes-0-name": "Hijacked", "athletes-0-gender": "male",
         "checkpoints-TOTAL_FORMS": "0", "checkpoints-INITIAL_FORMS": "0",
         "revoked_labels-TOTAL_FORMS": "0", "revoked_labels-INITIAL_FORMS": "0",
+        "ghosts-TOTAL_FORMS": "0", "ghosts-INITIAL_FORMS": "0",
     }  # fmt: skip
     client.post(f"/admin/races/race/{race_a.pk}/change/", form)
     assert race_state(race_b) == before

@@ -6,6 +6,7 @@ from races.relay.athlete_state import CheckpointSpec
 from races.relay.events import InvalidEvent
 from races.relay.race_state import RaceState
 from races.wire import DNF, FINISHED, NOT_STARTED, RUNNING
+from simulator.effort import EXPECTED_STOP_S
 from tests.race_state_builders import M_PER_DEG, Feed, board, make_state, with_distances
 
 # ---- ranking, gaps, splits, status -------------------------------------------------------
@@ -81,7 +82,9 @@ def test_splits_are_interpolated_at_the_checkpoint_distance():
     ]
     assert athlete["last_checkpoint"]["name"] == "CP2"
     assert athlete["pace_s_per_km"] == pytest.approx(500.0)
-    assert athlete["eta_s"] == pytest.approx(200.0)
+    # the pace without the two checkpoint stops, over the 400 m left (flat: no profile)
+    moving = 1300.0 - 2 * EXPECTED_STOP_S
+    assert athlete["eta_s"] == pytest.approx(round(moving * 400.0 / 2600.0, -1))
 
 
 def test_finish_event_records_the_finish_split():

@@ -27,6 +27,7 @@ from races.relay.athlete_state import AthleteSpec, CheckpointSpec
 from races.relay.course_line import CourseLine
 from races.relay.race_state import RaceState
 from simulator import pacing
+from simulator.effort import CourseEffort
 from simulator.geometry import Course
 from simulator.race import CheckpointSpec as SimulatedCheckpoint
 from simulator.race import RaceSimulation
@@ -83,6 +84,7 @@ class Recorder:
             athletes=self.athletes,
             start_time=START,
             course=CourseLine(self.points),
+            effort=CourseEffort.of_points(self.points, self.points[-1][3]),
         )
         self.stored: dict[int, dict] = {}
         self.frame = 0

@@ -3,6 +3,7 @@
 - `race`: what the organizer sets up (Race, Course, Checkpoint, Athlete);
 - `live`: what the relay writes while a race runs (Position, LiveRace, LiveAthlete);
 - `control`: race control (AthleteDecision, RaceAlerts);
+- `ghosts`: ghost pacers the organizer adds to a race (Ghost);
 - `access`: organizations and the audit trail (Organization, OrganizerMembership,
   RevokedSpectatorLabel, SpectatorConnection, OrganizerAction);
 - `devices`: the athletes' tracker device tokens (DeviceToken).
@@ -19,6 +20,7 @@ from races.models.access import (
 )
 from races.models.control import AthleteDecision, RaceAlerts
 from races.models.devices import DeviceToken
+from races.models.ghosts import Ghost
 from races.models.live import LiveAthlete, LiveRace, Position
 from races.models.race import Athlete, Checkpoint, Course, Race, random_seed
 
@@ -28,6 +30,7 @@ __all__ = [
     "Checkpoint",
     "Course",
     "DeviceToken",
+    "Ghost",
     "LiveAthlete",
     "LiveRace",
     "Organization",

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from races import wire
+from races import wire, wire_decisions
 from races.models.race import Athlete, Race
 
 
@@ -11,7 +11,7 @@ class AthleteDecision(models.Model):
 
     Append-only: an undo is a row of its own (kind `undo`, `undoes` the decision it takes
     back), so the record keeps every step. The relay applies the decision to the live
-    state (`races.organizer.decisions` sends it; `wire.decision_message` is its shape).
+    state (`races.organizer.decisions` sends it; `wire_decisions.decision_message` is its shape).
     """
 
     class Kind(models.TextChoices):
@@ -43,8 +43,8 @@ class AthleteDecision(models.Model):
         return f"{self.athlete} {self.get_kind_display()} by {self.decided_by}"
 
     def message(self) -> dict:
-        """The decision as the relay gets it (races.wire.decision_message)."""
-        return wire.decision_message(
+        """The decision as the relay gets it (races.wire_decisions.decision_message)."""
+        return wire_decisions.decision_message(
             slug=self.race.slug,
             athlete_id=self.athlete_id,
             id=self.pk,

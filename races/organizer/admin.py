@@ -12,6 +12,7 @@ from races.operations import audit
 from races.organizer import lifecycle
 from races.organizer.admin_access import RaceAccessMixin, RevokedLabelInline
 from races.organizer.admin_forms import PREVIEW_BUTTON, PREVIEW_CODE, RaceAdminForm
+from races.organizer.admin_ghosts import GhostInline
 from races.organizer.admin_lifecycle import LifecycleAdminMixin, available_transitions
 from races.organizer.course_import import attach_course, replace_start_list
 from races.organizer.race_control import control_url
@@ -84,7 +85,7 @@ class RaceAdmin(RaceAccessMixin, LifecycleAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["status_badge", "generation", "started_at", "finished_at", "course_summary"]
-    inlines = [AthleteInline, CheckpointInline, RevokedLabelInline]
+    inlines = [AthleteInline, CheckpointInline, GhostInline, RevokedLabelInline]
     actions = [
         "start_races",
         "stop_races",

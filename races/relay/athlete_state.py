@@ -1,8 +1,9 @@
 """One athlete inside the race state, and their public form (the protocol's ATHLETE).
 
 The shape and rounding of the public form are the wire contract's (`races.wire`); what
-is computed here is what only the race state knows: pace and ETA from the athlete's
-elapsed time and distance.
+is computed here is what only the race state knows: the average pace, and the predicted
+finish with its 80 % band (`races.relay.prediction`, a pure function of the athlete's
+elapsed time and distance and the course's effort profile, so replay agrees with live).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from races import wire
+from races.relay.prediction import predict
 from races.wire import DNS, FINISHED, NOT_STARTED, RUNNING
+from simulator.effort import CourseEffort
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ class AthleteState:
         self.published_ranking: tuple = (None, None, None, None)
         self.published: dict | None = None  # the public form the last frame was built from
         self.public: dict | None = None
-        self.decision: dict | None = None  # race control's active decision (wire.DECISION)
+        self.decision: dict | None = None  # race control decision (wire_decisions)
 
     def sort_key(self) -> tuple:
         """The race state's order (finer than the public one: finish time, distance,
@@ -100,15 +103,23 @@ class AthleteState:
         return (3, -self.distance_m, 0.0, self.sort_bib)
 
 
-def public_form(athlete: AthleteState, length_m: float) -> dict:
-    """An athlete as the spectator protocol's ATHLETE object (races.wire.public_athlete)."""
+def public_form(
+    athlete: AthleteState, length_m: float, effort: CourseEffort, timing_points: int = 0
+) -> dict:
+    """An athlete as the spectator protocol's ATHLETE object (races.wire.public_athlete);
+    `timing_points`: the race's intermediate checkpoints (a stop each, for the prediction)."""
     spec = athlete.spec
-    pace = eta = None
+    pace = eta = band = None
     if athlete.status == FINISHED and athlete.finish_s is not None and length_m > 0:
         pace, eta = athlete.finish_s / (length_m / 1000.0), 0.0
     elif athlete.status == RUNNING and athlete.distance_m >= 100.0 and athlete.elapsed_s:
         pace = athlete.elapsed_s / (athlete.distance_m / 1000.0)
-        eta = (length_m - athlete.distance_m) / 1000.0 * pace
+        passed = min(athlete.next_checkpoint, timing_points)
+        predicted = predict(
+            effort, athlete.elapsed_s, athlete.distance_m, passed, timing_points - passed
+        )
+        if predicted is not None:
+            eta, band = predicted.eta_s, (predicted.low_s, predicted.high_s)
     return wire.public_athlete(
         id=spec.id,
         bib=spec.bib,
@@ -127,6 +138,7 @@ def public_form(athlete: AthleteState, length_m: float) -> dict:
         gap_s=athlete.gap_s,
         pace_s_per_km=pace,
         eta_s=eta,
+        eta_range_s=band,
         elapsed_s=athlete.elapsed_s,
         splits=athlete.splits,
         time=athlete.time_text,

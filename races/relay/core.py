@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from races import wire
+from races import wire, wire_decisions
 from races.operations import metrics
 from races.relay import alert_feed, live_store, race_records
 from races.relay.events import Event, InvalidEvent, decode
@@ -145,7 +145,7 @@ class RelayCore:
         if not isinstance(slug, str):
             logger.warning("control notice without a slug: %r", notice)
             return
-        if wire.is_decision(notice):
+        if wire_decisions.is_decision(notice):
             # Race control's decision: applied with the race's next frame, whatever its
             # status (results are corrected after the finish too); see RaceState.
             self.ingest(slug, [notice])
@@ -281,7 +281,7 @@ class RelayCore:
             for event in events:
                 try:
                     data, text = decode(event)
-                    if wire.is_decision(data):
+                    if wire_decisions.is_decision(data):
                         state.apply_decision(data)
                         logger.info("race %s: decision %s", feed.slug, data)
                         continue

@@ -16,6 +16,7 @@ from races.models import Race
 from races.relay.athlete_state import AthleteSpec, CheckpointSpec
 from races.relay.course_line import CourseLine
 from races.relay.race_state import RaceState
+from simulator.effort import CourseEffort
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class RaceSetup:
     athletes: tuple[AthleteSpec, ...]
     start_time: datetime | None
     course: CourseLine | None
+    effort: CourseEffort | None
 
     @classmethod
     def of(cls, race: Race) -> RaceSetup:
@@ -42,6 +44,11 @@ class RaceSetup:
             ),
             start_time=race.started_at,
             course=CourseLine(course.points) if course and course.points else None,
+            effort=(
+                CourseEffort.of_points(course.points, course.length_m)
+                if course and course.points
+                else None
+            ),
         )
 
     def new_state(self) -> RaceState:
@@ -52,6 +59,7 @@ class RaceSetup:
             athletes=self.athletes,
             start_time=self.start_time,
             course=self.course,
+            effort=self.effort,
         )
 
 

@@ -20,13 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from races import wire
+from races import wire, wire_decisions
 from races.relay import events
 from races.relay.athlete_state import AthleteSpec, AthleteState, CheckpointSpec, public_form
 from races.relay.course_line import CourseLine
 from races.relay.events import InvalidEvent
 from races.relay.ranking import assign_ranks_and_gaps
 from races.wire import DNF, DNS, FINISHED, RUNNING
+from simulator.effort import CourseEffort
 
 BACKTRACK_M = 50.0  # snapping may look this far behind the last distance (GPS noise)
 REACH_SLACK_M = 200.0
@@ -74,9 +75,12 @@ class RaceState:
         athletes: Iterable[AthleteSpec],
         start_time: datetime | None = None,
         course: CourseLine | None = None,
+        effort: CourseEffort | None = None,
         max_speed_mps: float = DEFAULT_MAX_SPEED_MPS,
     ) -> None:
         self.length_m = float(length_m)
+        # Without an elevation profile effort is distance: the prediction is the pace so far.
+        self.effort = effort or CourseEffort.flat(self.length_m)
         self.start_time = start_time
         self.course = course
         self.max_speed_mps = max_speed_mps
@@ -189,7 +193,7 @@ class RaceState:
         athlete.public = None
         self._ranking_stale = True
 
-    # ---- race control's decisions (wire.decision_message) ------------------------------
+    # ---- race control's decisions (wire_decisions.decision_message) ------------------------------
 
     def apply_decision(self, decision: Mapping) -> None:
         """Set (or, for `undo`, clear) an athlete's decision: DNS, DNF or a finish time.
@@ -201,7 +205,7 @@ class RaceState:
         """
         athlete = self._find_athlete(decision)
         kind = decision.get("kind")
-        if kind not in wire.DECISION_KINDS:
+        if kind not in wire_decisions.DECISION_KINDS:
             raise InvalidEvent(f"unknown decision {kind!r}")
         finish_s = None
         if kind == "finish_time":
@@ -219,7 +223,9 @@ class RaceState:
                 "finish_s": athlete.finish_s,
                 "splits": [dict(split) for split in athlete.splits],
             }
-            athlete.decision = {key: decision.get(key) for key in wire.DECISION_PUBLIC_KEYS}
+            athlete.decision = {
+                key: decision.get(key) for key in wire_decisions.DECISION_PUBLIC_KEYS
+            }
             athlete.decision["was"] = was
             if kind == "dns":
                 athlete.status = DNS
@@ -384,5 +390,7 @@ class RaceState:
 
     def _public(self, athlete: AthleteState) -> dict:
         if athlete.public is None:
-            athlete.public = public_form(athlete, self.length_m)
+            athlete.public = public_form(
+                athlete, self.length_m, self.effort, len(self._timing_points)
+            )
         return athlete.public

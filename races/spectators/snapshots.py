@@ -14,7 +14,10 @@ from __future__ import annotations
 from django.db import transaction
 
 from races import wire
-from races.models import Athlete, LiveAthlete, LiveRace, Race
+from races.models import Athlete, Course, LiveAthlete, LiveRace, Race
+from simulator.effort import EXPECTED_STOP_S, CourseEffort, even_effort_schedule
+
+_EFFORTS: dict[tuple, CourseEffort] = {}  # per process: (course, its shape) -> profile
 
 
 class UnknownRace(LookupError):
@@ -54,10 +57,51 @@ def course_summary(race: Race, checkpoints: list[dict]) -> dict | None:
     course = getattr(race, "course", None)
     if course is None:
         return None
+    effort = course_effort(course)
     return {
         "length_m": course.length_m,
         "climb_m": course.climb_m,
         "bounds": course.bounds,
-        "checkpoints": checkpoints,
+        "checkpoints": [
+            {**cp, "effort": round(effort.fraction_at(cp["distance_m"]), 4)} for cp in checkpoints
+        ],
         "geojson_url": f"/api/races/{race.slug}/course.geojson",
+        "stop_s": EXPECTED_STOP_S,
+        "ghosts": ghost_summaries(race, course, effort, checkpoints),
     }
+
+
+def course_effort(course: Course) -> CourseEffort:
+    """The course's effort profile (as the relay's predictor has it), built once per process.
+
+    Each checkpoint's `effort` in the course summary is the share of the course's effort
+    done there: the page turns an athlete's `eta_s` and `eta_range_s` into predicted
+    passages at the checkpoints ahead with it (`static/js/follow.js`), the way
+    `races.relay.prediction.passages` does, without any per-frame bytes.
+    """
+    key = (course.pk, course.length_m, course.climb_m, len(course.points or ()))
+    effort = _EFFORTS.get(key)
+    if effort is None:
+        if len(_EFFORTS) > 64:
+            _EFFORTS.clear()
+        effort = _EFFORTS[key] = CourseEffort.of_points(course.points or [], course.length_m)
+    return effort
+
+
+def ghost_summaries(
+    race: Race, course: Course, effort: CourseEffort, checkpoints: list[dict]
+) -> list[dict]:
+    """The race's ghost pacers as the snapshot's course carries them: `{"id", "name",
+    "kind", "finish_s", "schedule": [[distance_m, race_s], ...]}`. Sent once; the page
+    moves them with the race clock. Ghosts are not athletes: never ranked, never in results."""
+    distances = {cp["name"]: cp["distance_m"] for cp in checkpoints}
+    return [
+        {
+            "id": ghost.pk,
+            "name": ghost.label,
+            "kind": ghost.kind,
+            "finish_s": ghost.finish_time.total_seconds(),
+            "schedule": even_effort_schedule(effort, ghost.anchors(course.length_m, distances)),
+        }
+        for ghost in race.ghosts.all()
+    ]

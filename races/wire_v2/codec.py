@@ -24,7 +24,13 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("rank", 1),
     ("rank_gender", 1),
     ("rank_category", 1),
+    ("eta_low_s", 1),
+    ("eta_high_s", 1),
 )
+# A v1 field that is a pair of numbers travels as two fields of the table (`flatten`,
+# `unflatten`): the prediction band `eta_range_s: [low, high]`.
+PAIRS = {"eta_range_s": ("eta_low_s", "eta_high_s")}
+PAIR_FIELDS = frozenset(name for pair in PAIRS.values() for name in pair)
 INTEGER_FIELDS = frozenset({"rank", "rank_gender", "rank_category"})
 FIELD_BIT = {name: 1 << i for i, (name, _) in enumerate(FIELDS)}
 FIELD_OF = {name: (i, scale) for i, (name, scale) in enumerate(FIELDS)}
@@ -128,6 +134,29 @@ def value_of(name: str, scale: int, number: int) -> Any:
     if scale == 0:
         return time_text(number)
     return number if name in INTEGER_FIELDS else number / scale
+
+
+def flatten(athlete: Mapping) -> Mapping:
+    """`athlete` with each pair of numbers (`PAIRS`) as its two fields; as is otherwise."""
+    out = None
+    for key, names in PAIRS.items():
+        value = athlete.get(key)
+        if isinstance(value, list) and len(value) == 2:
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+                out = dict(athlete) if out is None else out
+                del out[key]
+                out[names[0]], out[names[1]] = value
+    return athlete if out is None else out
+
+
+def unflatten(partial: dict, known: Mapping | None) -> dict:
+    """`partial` (decoded fields of one athlete) with the pair fields back as their pair;
+    a half not in `partial` is what the receiver holds (`known`)."""
+    for key, (low, high) in PAIRS.items():
+        if low in partial or high in partial:
+            base = (known or {}).get(key) or [None, None]
+            partial[key] = [partial.pop(low, base[0]), partial.pop(high, base[1])]
+    return partial
 
 
 def write_clock(out: bytearray, clock_s: Any, extras: dict) -> None:

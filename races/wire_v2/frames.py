@@ -15,7 +15,9 @@ from races.wire_v2.codec import (
     DecodeError,
     Reader,
     coded,
+    flatten,
     read_clock,
+    unflatten,
     value_of,
     varint,
     write_clock,
@@ -41,6 +43,7 @@ def encode_update(
         if known is None:
             extra_athletes.append(dict(athlete))
             continue
+        athlete, known = flatten(athlete), flatten(known)
         mask, deltas, extra = 0, {}, {}
         for key, value in athlete.items():
             if key == "id" or (key in known and known[key] == value):
@@ -134,6 +137,7 @@ def decode_update(data: bytes, athletes: Mapping[int, Mapping]) -> dict:
         known = athletes.get(athlete_id)
         if known is None:
             raise DecodeError(f"athlete {athlete_id} is not in the previous frame")
+        known = flatten(known)
         partial = {"id": athlete_id}
         for name, scale in FIELDS:
             if mask & FIELD_BIT[name]:
@@ -146,6 +150,8 @@ def decode_update(data: bytes, athletes: Mapping[int, Mapping]) -> dict:
     extras = json.loads(rest) if rest else {}
     for extra in extras.get("athletes", ()):
         partials.setdefault(extra["id"], {}).update(extra)
+    for athlete_id, partial in partials.items():
+        unflatten(partial, athletes.get(athlete_id))
     reader.at = clock_at
     clock_s = read_clock(reader, extras)
     return wire.update_message(frame, clock_s, list(partials.values()))

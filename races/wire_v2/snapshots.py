@@ -10,10 +10,13 @@ from races import wire
 from races.wire_v2.codec import (
     FIELD_BIT,
     FIELDS,
+    PAIR_FIELDS,
+    PAIRS,
     STATIC,
     DecodeError,
     Reader,
     coded,
+    flatten,
     value_of,
     varint,
     write_clock,
@@ -60,7 +63,8 @@ def encode_snapshot(snapshot: Mapping, *, deflate: bool = True) -> bytes:
     body = bytearray()
     last_id, bases = 0, [0] * len(FIELDS)
     athletes = snapshot["athletes"]
-    for index, athlete in enumerate(athletes):
+    for index, whole in enumerate(athletes):
+        athlete = flatten(whole)
         other: dict[str, Any] = {}
         zigzag(body, athlete["id"] - last_id)
         last_id = athlete["id"]
@@ -74,6 +78,8 @@ def encode_snapshot(snapshot: Mapping, *, deflate: bool = True) -> bytes:
             value = athlete.get(name)
             number = coded(name, scale, value)
             if number is None:
+                if name in PAIR_FIELDS and name not in athlete:
+                    continue  # the pair is null or irregular: it goes whole in `other`
                 if value is not None or name not in athlete:
                     other[name] = value
                 continue
@@ -162,7 +168,11 @@ def decode_snapshot(data: bytes) -> dict:
             splits=splits,
         )
         for name, _ in FIELDS:
-            athlete[name] = values.get(name)
+            if name not in PAIR_FIELDS:
+                athlete[name] = values.get(name)
+        for key, (low, high) in PAIRS.items():
+            if low in values and high in values:
+                athlete[key] = [values[low], values[high]]
         athlete.update(others.get(index, {}))
         athletes.append(athlete)
     return {

@@ -3,9 +3,10 @@
 // rows per frame, not a 1,000-row table relayout. A row moves by changing its offset,
 // never by re-creating it; a frame rewrites only the cells whose text changed.
 
-import { duration, gap, km, pace, searchable, STATUS_LABELS } from "raceweb/format.js";
+import { clock, duration, gap, km, pace, searchable, STATUS_LABELS } from "raceweb/format.js";
+import { finishPrediction } from "raceweb/prediction.js";
 
-const COLUMNS = ["rank", "bib", "name", "cat", "dist", "pace", "gap", "split", "status"];
+const COLUMNS = ["rank", "bib", "name", "cat", "dist", "pace", "gap", "finish", "split", "status"];
 const ROW_HEIGHT = 38; // px, as .board-row in raceweb.css
 const OVERSCAN = 8; // rows drawn above and below the visible ones
 const RANK_FLASH_MS = 4000;
@@ -54,6 +55,11 @@ class Row {
     this.cells.split.append(this.splitName, this.splitTime);
     this.badge = document.createElement("span");
     this.cells.status.append(this.badge);
+    this.finishTime = document.createElement("span");
+    this.finishTime.className = "t";
+    this.finishBand = document.createElement("span");
+    this.finishBand.className = "b";
+    this.cells.finish.append(this.finishTime, this.finishBand);
     this.el.addEventListener("click", () => onClick(this.id));
     this.bind(null);
   }
@@ -107,6 +113,7 @@ export class Board {
     this.filterDirty = false;
     this.windowDirty = true;
     this.followed = null;
+    this.cutoffM = null; // where the cut-off ghost is (ghosts.js): running athletes behind it are marked
     this.tabStop = null; // the athlete whose row takes the keyboard focus (roving tabindex)
     this.filter = { query: "", gender: "", category: "" };
     search.addEventListener("input", () => this.setFilter({ query: search.value }));
@@ -175,6 +182,13 @@ export class Board {
     for (const row of this.rows.values()) row.attrs.colour = null;
     this.windowDirty = true;
     this.render();
+  }
+
+  /** The cut-off ghost's distance (null: none); rows on screen are re-marked. */
+  setCutoff(distance) {
+    if (distance === this.cutoffM) return;
+    this.cutoffM = distance;
+    this.windowDirty = true;
   }
 
   /** Applies everything pending. Call once per animation frame. */
@@ -255,6 +269,11 @@ export class Board {
       row.el.classList.remove("rank-up", "rank-down");
       if (value) row.el.classList.add(value);
     });
+    const behind = this.cutoffM != null && a.status === "running" && (a.distance_m ?? 0) < this.cutoffM;
+    row.attr("behindCutoff", behind, (value) => {
+      row.el.classList.toggle("behind-cutoff", value);
+      row.cells.dist.title = value ? "Behind the cut-off ghost" : "";
+    });
     row.attr("current", a.id === this.followed, (value) => {
       if (value) row.el.setAttribute("aria-current", "true");
       else row.el.removeAttribute("aria-current");
@@ -273,6 +292,7 @@ export class Board {
     const racing = a.status === "running" || a.status === "finished";
     row.set("pace", racing ? pace(a.pace_s_per_km) : "");
     row.set("gap", racing ? gap(a.gap_s) : "");
+    this.fillFinish(row, a);
     const split = a.last_checkpoint;
     const splitText = split ? `${split.name} ${duration(split.split_s)}` : "";
     row.attr("splitTitle", splitText, (value) => {
@@ -287,6 +307,27 @@ export class Board {
     });
     row.attr("colour", this.colours.of(a), (value) => {
       row.swatch.style.background = value;
+    });
+  }
+
+  /** Finish time, or the predicted one (≈) with its 80 % band as a second, smaller line
+   * (offsets from the prediction; the title says the band's race times). */
+  fillFinish(row, a) {
+    const p = finishPrediction(a);
+    let text = "";
+    let band = "";
+    let title = "";
+    if (a.status === "finished") text = clock(a.splits?.at(-1)?.split_s ?? a.elapsed_s);
+    else if (p) {
+      text = `≈${clock(p.at)}`;
+      // The band as offsets from the prediction: it fits the narrow column.
+      band = `−${duration(p.at - p.low)} +${duration(p.high - p.at)}`;
+      title = `Predicted finish ${clock(p.at)}; 80 % between ${clock(p.low)} and ${clock(p.high)}`;
+    }
+    row.set("finish", text, row.finishTime);
+    row.set("finishBand", band, row.finishBand);
+    row.attr("finishTitle", title, (value) => {
+      row.cells.finish.title = value;
     });
   }
 

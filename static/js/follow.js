@@ -2,6 +2,7 @@
 // Built once with DOM nodes; every update only sets texts (names are data: textContent).
 
 import { clock, duration, gap, km, pace, STATUS_LABELS } from "raceweb/format.js";
+import { finishPrediction, passagePrediction } from "raceweb/prediction.js";
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -16,6 +17,36 @@ function stat(label) {
   const sub = el("span", "s", "");
   box.append(el("span", "k", label), value, sub);
   return { box, value, sub };
+}
+
+/** "1:02:10 – 1:04:30": an 80 % band on the race clock. */
+function bandText(p) {
+  return `${clock(p.low)} – ${clock(p.high)}`;
+}
+
+/**
+ * The band drawn to scale: a bar from the earliest to the latest likely time, the
+ * prediction as a tick, over the stretch from now (elapsed) to the latest.
+ */
+function bandBar() {
+  const bar = el("div", "band-bar");
+  const range = el("span", "band-range");
+  const tick = el("span", "band-tick");
+  bar.append(range, tick);
+  bar.setAttribute("aria-hidden", "true");
+  return { bar, range, tick };
+}
+
+/** A checkpoint ahead: its predicted passage and, below, the 80 % band. */
+function predictedCell(p) {
+  const td = el("td", "predicted");
+  if (!p) {
+    td.textContent = "–";
+    return td;
+  }
+  td.title = "Predicted passage; 80 % of athletes pass within the range below";
+  td.append(el("span", "eta", `≈ ${clock(p.at)}`), el("span", "band", bandText(p)));
+  return td;
 }
 
 export class FollowCard {
@@ -36,13 +67,15 @@ export class FollowCard {
     close.addEventListener("click", onClose);
     top.append(this.bib, who, close);
     this.stats = { rank: stat("Rank"), dist: stat("Distance"), pace: stat("Pace"), eta: stat("Finish") };
+    this.band = bandBar();
+    this.stats.eta.box.append(this.band.bar);
     const grid = el("div", "follow-stats");
     grid.append(...Object.values(this.stats).map((s) => s.box));
     this.next = el("p", "follow-next");
     this.splits = el("table", "splits");
     const head = el("thead");
     const headRow = el("tr");
-    for (const h of ["Checkpoint", "km", "Split", "Leg pace"]) headRow.append(el("th", null, h));
+    for (const h of ["Checkpoint", "km", "Split / predicted", "Leg pace"]) headRow.append(el("th", null, h));
     head.append(headRow);
     this.splitBody = el("tbody");
     this.splits.append(head, this.splitBody);
@@ -62,6 +95,7 @@ export class FollowCard {
   }
 
   update(a, race, checkpoints, clockNow) {
+    this.course = race;
     const colour = this.colours.of(a);
     this.root.style.setProperty("--athlete", colour);
     this.bib.textContent = a.bib;
@@ -91,12 +125,31 @@ export class FollowCard {
       sub.textContent = a.gap_s ? `${gap(a.gap_s)} behind` : "winner time";
     } else if (a.status === "running" && a.eta_s != null) {
       value.textContent = `in ${duration(a.eta_s)}`;
+      const p = finishPrediction(a);
       const at = (a.elapsed_s ?? clockNow ?? 0) + a.eta_s;
-      sub.textContent = `≈ ${clock(at)} race time`;
+      sub.textContent = p ? bandText(p) : `≈ ${clock(at)} race time`;
+      sub.title = `Predicted finish ≈ ${clock(at)} race time; 80 % of finishes fall in this range`;
+      this.showBand(p, a.elapsed_s);
+      return;
     } else {
       value.textContent = a.status === "dnf" ? "DNF" : "–";
       sub.textContent = "";
     }
+    this.showBand(null);
+  }
+
+  showBand(p, now) {
+    const { bar, range, tick } = this.band;
+    bar.hidden = !p;
+    if (!p) return;
+    // Scale: from the earliest likely finish minus its spread to the latest plus it.
+    const pad = Math.max(p.high - p.low, 60);
+    const lo = Math.max(now ?? 0, p.low - pad);
+    const span = Math.max(p.high + pad - lo, 1);
+    const x = (t) => `${(100 * (t - lo)) / span}%`;
+    range.style.left = x(p.low);
+    range.style.width = `${(100 * (p.high - p.low)) / span}%`;
+    tick.style.left = x(p.at);
   }
 
   fillNext(a, checkpoints) {
@@ -107,8 +160,9 @@ export class FollowCard {
     }
     this.next.hidden = false;
     const metres = next.distance_m - a.distance_m;
-    const eta = a.pace_s_per_km ? (metres / 1000) * a.pace_s_per_km : null;
-    this.next.textContent = `Next: ${next.name} in ${km(metres)} km${eta ? `, about ${duration(eta)}` : ""}`;
+    const p = passagePrediction(a, next, this.course);
+    const when = p ? `, at ≈ ${clock(p.at)} (${bandText(p)})` : "";
+    this.next.textContent = `Next: ${next.name} in ${km(metres)} km${when}`;
   }
 
   fillSplits(a, checkpoints) {
@@ -119,6 +173,7 @@ export class FollowCard {
       if (cp.kind === "start") continue;
       const split = passed.get(cp.name);
       const tr = el("tr", split ? null : "pending");
+      const predicted = split ? null : passagePrediction(a, cp, this.course);
       let legPace = "";
       if (split) {
         const legKm = (split.distance_m - previous.distance_m) / 1000;
@@ -128,7 +183,7 @@ export class FollowCard {
       tr.append(
         el("td", null, cp.name),
         el("td", null, km(cp.distance_m, 1)),
-        el("td", null, split ? clock(split.split_s) : "–"),
+        split ? el("td", null, clock(split.split_s)) : predictedCell(predicted),
         el("td", null, legPace || "–"),
       );
       rows.push(tr);

@@ -31,6 +31,7 @@ export class Profile {
     this.background = null;
     this.dots = []; // what the last redraw drew: [{id, x, y}], for picking (and tests)
     this.labels = []; // the texts of the course part: [{text, left, right, top, bottom}]
+    this.ghosts = []; // ghost pacers: [{name, colour, distance}] (ghosts.js)
     this.needsDraw = true;
     this.moved = false;
     this.drawnAt = 0;
@@ -47,6 +48,16 @@ export class Profile {
 
   setAthletes(ids) {
     this.ids = ids;
+    this.needsDraw = true;
+  }
+
+  /** Ghost pacers where the race clock puts them; redrawn when one moves a pixel. */
+  setGhosts(ghosts) {
+    const moved = ghosts.length !== this.ghosts.length || ghosts.some(
+      (g, i) => Math.abs(this.x(g.distance) - this.x(this.ghosts[i].distance)) >= 0.5,
+    );
+    if (!moved) return;
+    this.ghosts = ghosts;
     this.needsDraw = true;
   }
 
@@ -100,6 +111,7 @@ export class Profile {
     if (!this.background) this.background = this.drawBackground();
     ctx.drawImage(this.background, 0, 0);
     ctx.setTransform(this.ratio, 0, 0, this.ratio, 0, 0);
+    this.drawGhosts(ctx);
     this.drawDots(ctx);
   }
 
@@ -238,6 +250,42 @@ export class Profile {
     }
     if (followed) this.drawFollowed(ctx, followed);
     this.dots = dots;
+  }
+
+  /** Each ghost: a dashed line down to the axis and its name on a pill at the top. */
+  drawGhosts(ctx) {
+    const bottom = this.height - PAD.bottom;
+    ctx.font = "600 10.5px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (const { name, colour, distance } of this.ghosts) {
+      if (distance == null) continue;
+      const x = this.x(distance);
+      const y = this.y(this.course.elevationAt(distance));
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      ctx.moveTo(x, PAD.top + 4);
+      ctx.lineTo(x, bottom);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = "#ffffff";
+      ctx.beginPath();
+      ctx.arc(x, y, 5, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.stroke();
+      const w = ctx.measureText(name).width + 10;
+      const lx = Math.min(Math.max(x - w / 2, 2), this.width - w - 2);
+      ctx.globalAlpha = 0.92;
+      ctx.fillStyle = colour;
+      ctx.beginPath();
+      ctx.roundRect(lx, 2, w, 15, 7);
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = "#ffffff";
+      ctx.fillText(name, lx + w / 2, 10);
+    }
   }
 
   drawFollowed(ctx, { x, y, athlete }) {

@@ -10,6 +10,7 @@ import { clock, RACE_STATUS_LABELS } from "raceweb/format.js";
 import { RaceMap } from "raceweb/map.js";
 import { Motion } from "raceweb/motion.js";
 import { Profile } from "raceweb/profile.js";
+import { Ghosts } from "raceweb/ghosts.js";
 import { Replay } from "raceweb/replay.js";
 import { RaceState } from "raceweb/state.js";
 
@@ -62,6 +63,10 @@ const profile = new Profile($("profile"), {
   onSelect: (id) => follow(id, { from: "profile" }),
 });
 
+const ghosts = new Ghosts({
+  raceMap: map, profile, board, strip: $("ghost-strip"), athletes: () => state.athletes.values(),
+});
+
 const card = new FollowCard($("follow"), { colours, onClose: () => follow(null) });
 
 // ---- frames in ----------------------------------------------------------------------
@@ -74,6 +79,7 @@ function onSnapshot(msg) {
   for (const id of [...motion.tracks.keys()]) if (!present.has(id)) motion.forget(id);
   for (const a of athletes) report(a, started, first);
   checkpoints = msg.course?.checkpoints ?? checkpoints;
+  if (msg.course) ghosts.set(msg.course.ghosts);
   if (!course && msg.course?.geojson_url) loadCourse(msg.course.geojson_url);
   refreshCategories();
   map.syncAthletes(athletes);
@@ -187,6 +193,7 @@ async function loadCourse(url, attempt = 1) {
   }
   map.setCourse(course, checkpoints);
   profile.setCourse(course, checkpoints);
+  ghosts.setCourse(course);
   const waiting = [...state.athletes.values()].filter((a) => a.lat == null);
   for (const a of waiting) report(a, performance.now(), true);
   map.syncAthletes(waiting);
@@ -296,6 +303,8 @@ function animate(now) {
   const started = performance.now();
   const moved = motion.advance(now);
   map.move(moved);
+  const running = state.race?.status !== "scheduled" && state.race?.status !== "draft";
+  ghosts.frame(running ? state.clockNow(now) : 0, now);
   profile.frame(moved, now);
   board.render(now);
   const text = state.race?.status === "scheduled" || state.race?.status === "draft"
@@ -359,7 +368,9 @@ const socket = new FrameSocket(socketUrl(config.socket_path), {
 });
 
 // For the browser tests and the benchmark: a handle on the live page (not an API).
-window.raceweb = { state, motion, map, board, profile, socket, metrics, follow, replay, loadedAt: performance.now() };
+window.raceweb = {
+  state, motion, map, board, profile, ghosts, socket, metrics, follow, replay, loadedAt: performance.now(),
+};
 
 requestAnimationFrame(animate);
 socket.start();

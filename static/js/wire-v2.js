@@ -13,8 +13,39 @@ const DEFLATED = 0x80; // flag on the kind byte: the rest after the frame number
 const FIELDS = [
   ["lat", 1e6], ["lon", 1e6], ["ele", 10], ["distance_m", 10], ["speed_mps", 100],
   ["elapsed_s", 10], ["pace_s_per_km", 10], ["eta_s", 1], ["gap_s", 10], ["time", 0],
-  ["rank", 1], ["rank_gender", 1], ["rank_category", 1],
+  ["rank", 1], ["rank_gender", 1], ["rank_category", 1], ["eta_low_s", 1], ["eta_high_s", 1],
 ];
+// A v1 pair of numbers travels as two fields of the table. Mirrors wire_v2.PAIRS.
+const PAIRS = [["eta_range_s", "eta_low_s", "eta_high_s"]];
+const PAIR_FIELDS = new Set(PAIRS.flatMap(([, low, high]) => [low, high]));
+
+/** The athlete with each pair of numbers as its two fields (as wire_v2.flatten). */
+function flatten(athlete) {
+  let out = athlete;
+  for (const [key, low, high] of PAIRS) {
+    const value = athlete[key];
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "number")) {
+      if (out === athlete) out = { ...athlete };
+      delete out[key];
+      out[low] = value[0];
+      out[high] = value[1];
+    }
+  }
+  return out;
+}
+
+/** Decoded fields with the pair fields back as their pair (as wire_v2.unflatten). */
+function unflatten(partial, known) {
+  for (const [key, low, high] of PAIRS) {
+    if (low in partial || high in partial) {
+      const base = (known && known[key]) || [null, null];
+      partial[key] = [low in partial ? partial[low] : base[0], high in partial ? partial[high] : base[1]];
+      delete partial[low];
+      delete partial[high];
+    }
+  }
+  return partial;
+}
 const text = new TextDecoder();
 
 class Reader {
@@ -130,8 +161,9 @@ export function decodeUpdate(bytes, athletes) {
   for (let n = reader.varint(); n > 0; n--) {
     id += reader.varint();
     const mask = reader.varint();
-    const known = athletes.get(id);
-    if (!known) throw new Error(`raceweb.v2: athlete ${id} is not in the previous frame`);
+    const held = athletes.get(id);
+    if (!held) throw new Error(`raceweb.v2: athlete ${id} is not in the previous frame`);
+    const known = flatten(held);
     const partial = { id };
     for (let bit = 0; bit < FIELDS.length; bit++) {
       if (!(mask & (1 << bit))) continue;
@@ -146,6 +178,7 @@ export function decodeUpdate(bytes, athletes) {
   for (const extra of extras.athletes ?? []) {
     partials.set(extra.id, Object.assign(partials.get(extra.id) ?? {}, extra));
   }
+  for (const [id, partial] of partials) unflatten(partial, athletes.get(id));
   return { type: "update", frame, clock_s: clockOf(clockTag, extras), athletes: [...partials.values()] };
 }
 
@@ -190,7 +223,12 @@ export function decodeSnapshot(bytes) {
       status: header.statuses[row.status],
       last_checkpoint: splits.length ? splits[splits.length - 1] : null, splits,
     };
-    for (const [name] of FIELDS) athlete[name] = row.values[name] ?? null;
+    for (const [name] of FIELDS) {
+      if (!PAIR_FIELDS.has(name)) athlete[name] = row.values[name] ?? null;
+    }
+    for (const [key, low, high] of PAIRS) {
+      athlete[key] = low in row.values && high in row.values ? [row.values[low], row.values[high]] : null;
+    }
     return Object.assign(athlete, others.get(index) ?? {});
   });
   return { type: "snapshot", frame, race: header.race, course: header.course, athletes };
