@@ -12,6 +12,7 @@ from django.dispatch import receiver
 
 from harness.rabbitmq_node import RABBITMQ_SERVER, PrivateRabbitMQ, rabbitmq_installed
 from harness.stack import RaceWebProcesses
+from tests import broker_cleanup
 
 
 @receiver(setting_changed)
@@ -22,6 +23,22 @@ def follow_deployment_mode(setting: str, value, **kwargs) -> None:
         from races import deployment
 
         deployment.install(deployment.EMBEDDED if value else deployment.DISTRIBUTED)
+
+
+setting_changed.connect(broker_cleanup.record_simulation_queue)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_broker_left_clean() -> Iterator[None]:
+    """Remove every race exchange and queue the run declared on the shared RabbitMQ."""
+    from django.db.models.signals import post_save
+
+    from races.models import Race
+
+    post_save.connect(broker_cleanup.record_race, sender=Race)
+    yield
+    post_save.disconnect(broker_cleanup.record_race, sender=Race)
+    broker_cleanup.remove_recorded()
 
 
 SAMPLE_GPX = Path(__file__).resolve().parent.parent / "samples" / "gpx"
