@@ -230,6 +230,13 @@ RACE_ALERT_CHECKPOINT_GAP_M = envfloat("RACE_ALERT_CHECKPOINT_GAP_M", "500")
 # Wall seconds between two alert checks of a race in the relay.
 RACE_ALERT_CHECK_EVERY_S = envfloat("RACE_ALERT_CHECK_EVERY_S", "1")
 
+# Fixes from real trackers (races/relay/tracker_fixes.py): the relay refuses a fix that
+# implies a faster run than this from the athlete's last fix, one less accurate than this,
+# or one this far ahead of the relay's clock.
+TRACKER_MAX_SPEED_MPS = envfloat("TRACKER_MAX_SPEED_MPS", "12")
+TRACKER_MAX_ACCURACY_M = envfloat("TRACKER_MAX_ACCURACY_M", "100")
+TRACKER_FUTURE_TOLERANCE_S = envfloat("TRACKER_FUTURE_TOLERANCE_S", "60")
+
 # Uploads larger than the GPX limit are refused before they are read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GPX_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = GPX_MAX_BYTES + 1024 * 1024

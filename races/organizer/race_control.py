@@ -70,7 +70,7 @@ def race_control(request: HttpRequest, slug: str) -> HttpResponse:
         "alerts_url": reverse("race-control-alerts", args=[race.slug]),
         "alert_labels": ALERT_LABELS,
         "started_at": race.started_at.isoformat() if race.started_at else None,
-        "time_compression": race.time_compression,
+        "time_compression": race.clock_compression,
     }
     context = {
         "race": race,

@@ -50,7 +50,7 @@ def build(loaded: LoadedRace) -> AlertFeed:
         snap_behind=state.course.snap if state.course is not None else None,
     )
     watch.observe(state.leaderboard())
-    return AlertFeed(loaded.race_id, watch, race.started_at, race.time_compression)
+    return AlertFeed(loaded.race_id, watch, race.started_at, race.clock_compression)
 
 
 def check(feed: AlertFeed, latest) -> list[dict] | None:

@@ -282,6 +282,13 @@ class RaceState:
         """seq of the athlete's newest accepted event (-1 before the first)."""
         return self._athletes[athlete_id].last_seq
 
+    def athlete(self, athlete_id: int) -> AthleteState | None:
+        """An athlete's state, to read (the tracker intake's checks), or None."""
+        return self._athletes.get(athlete_id)
+
+    def roster(self) -> list[AthleteSpec]:
+        return [a.spec for a in self._athletes.values()]
+
     def last_seqs(self) -> dict[int, int]:
         return {a.spec.id: a.last_seq for a in self._athletes.values() if a.last_seq >= 0}
 
