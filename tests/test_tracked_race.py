@@ -1,0 +1,118 @@
+"""A tracked race: no simulation runs it; the relay takes its trackers' fixes and finishes
+it once everyone is in (or the organizer stops it)."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from harness.waiting import async_wait_until
+from races import wire
+from races.models import LiveAthlete, Position, Race
+from races.organizer import lifecycle
+from races.relay import embedded
+from races.simulation import driver
+from races.simulation import embedded_runner as embedded_simulation
+from tests.factories import make_race
+from tests.race_state_builders import point_at
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOOP = "route-only-alltrails-ecology-trail.gpx"  # 3.2 km
+TWO_HOURS = timedelta(hours=2)
+
+
+def tracked_race(athletes: int = 3) -> Race:
+    race = lifecycle.start_race(make_race(gpx=LOOP, athletes=athletes, tracking="tracked"))
+    # It started two hours ago: the trackers' fixes of the last hour are all in the past.
+    Race.objects.filter(pk=race.pk).update(started_at=timezone.now() - TWO_HOURS)
+    race.refresh_from_db()
+    return race
+
+
+def fixes(race: Race, finish_s: dict[str, float], every_s: float = 30.0) -> list[list[dict]]:
+    """Per time step, each athlete's fix (old contract: name, no seq) at an even pace, the
+    last one on the line at their finish time."""
+    points, length = race.course.points, race.course.length_m
+    steps: list[list[dict]] = []
+    second = every_s
+    while second < max(finish_s.values()) + every_s:
+        batch = []
+        for name, total in finish_s.items():
+            at = min(second, total)
+            if second - every_s >= total:
+                continue
+            lat, lon = point_at(points, length * at / total)
+            batch.append(
+                {
+                    "athlete": name,
+                    "gender": "female",
+                    "race": race.exchange_name,
+                    "location": {"latitude": lat, "longitude": lon},
+                    "elevation": None,
+                    "time": wire.iso(race.started_at + timedelta(seconds=at)),
+                    "event": "running",
+                }
+            )
+        steps.append(batch)
+        second += every_s
+    return steps
+
+
+async def test_a_tracked_race_runs_no_simulation_and_finishes_when_everyone_is_in(
+    fresh_layer, settings
+):
+    embedded.start()  # the relay in this event loop, as in the web process
+    embedded_simulation.start()
+    try:
+        race = await sync_to_async(tracked_race)()
+        names = [a.name async for a in race.athletes.order_by("bib")]
+        finish_s = {names[0]: 1500.0, names[1]: 1320.0, names[2]: 1800.0}
+        # Nobody simulates it, now or when it looks quiet to the watchdog.
+        assert race not in await sync_to_async(embedded_simulation.races_to_run)()
+        assert race not in await sync_to_async(driver.quiet_races)(1.0)
+        assert not await sync_to_async(driver.claim)(race.pk, race.generation, "sim", "")
+        for batch in await sync_to_async(fixes)(race, finish_s):
+            embedded.publish(race.exchange_name, batch)
+
+        async def finished() -> bool:
+            return (await Race.objects.aget(pk=race.pk)).status == Race.Status.FINISHED
+
+        await async_wait_until(finished, 30, "the relay to finish the tracked race")
+        athletes = {
+            live.state["name"]: live.state async for live in LiveAthlete.objects.filter(race=race)
+        }
+        assert {name: athletes[name]["rank"] for name in names} == {
+            names[1]: 1,
+            names[0]: 2,
+            names[2]: 3,
+        }
+        for name, total in finish_s.items():
+            assert athletes[name]["splits"][-1]["split_s"] == pytest.approx(total, abs=0.5)
+        # Every stored position is a tracker's fix (seq from its time), none simulated.
+        seqs = [p.seq async for p in Position.objects.filter(race=race)]
+        assert seqs and min(seqs) >= wire.tracker_seq(0, race.started_at)
+        assert (await Race.objects.aget(pk=race.pk)).sim_owner == ""
+    finally:
+        await asyncio.to_thread(embedded_simulation.stop)
+
+
+async def test_the_organizer_stops_a_tracked_race_while_athletes_are_out(fresh_layer):
+    embedded.start()
+    race = await sync_to_async(tracked_race)()
+    names = [a.name async for a in race.athletes.order_by("bib")]
+    # The first ten minutes of a long race.
+    steps = (await sync_to_async(fixes)(race, dict.fromkeys(names, 3600.0)))[:5]
+    for batch in steps:
+        embedded.publish(race.exchange_name, batch)
+
+    async def all_running() -> bool:
+        states = [live.state["status"] async for live in LiveAthlete.objects.filter(race=race)]
+        return states == ["running"] * len(names)
+
+    await async_wait_until(all_running, 30, "every athlete running")
+    stopped = await sync_to_async(lifecycle.stop_race)(race)
+    assert stopped.status == Race.Status.STOPPED
+    assert await Position.objects.filter(race=race).acount() == 5 * len(names)
