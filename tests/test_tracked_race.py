@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.urls import reverse
 from django.utils import timezone
 
 from harness.waiting import async_wait_until
 from races import wire
-from races.models import LiveAthlete, Position, Race
+from races.models import LiveAthlete, Position, Race, RaceAlerts
 from races.organizer import lifecycle
 from races.relay import embedded
 from races.simulation import driver
@@ -116,3 +117,45 @@ async def test_the_organizer_stops_a_tracked_race_while_athletes_are_out(fresh_l
     stopped = await sync_to_async(lifecycle.stop_race)(race)
     assert stopped.status == Race.Status.STOPPED
     assert await Position.objects.filter(race=race).acount() == 5 * len(names)
+
+
+async def test_race_control_shows_each_tracker_battery_and_newest_fix_spectators_never(
+    fresh_layer, settings, admin_client
+):
+    settings.RACE_ALERT_CHECK_EVERY_S = 0.05
+    embedded.start()
+    race = await sync_to_async(tracked_race)()
+    names = [a.name async for a in race.athletes.order_by("bib")]
+    steps = (await sync_to_async(fixes)(race, dict.fromkeys(names, 3600.0)))[:3]
+    for batch in steps:
+        for number, event in enumerate(batch):
+            event.update(source="owntracks", battery_pct=90.0 - 40 * number, accuracy_m=6.5)
+        embedded.publish(race.exchange_name, batch)
+    ids = [a.pk async for a in race.athletes.order_by("bib")]
+
+    async def devices() -> dict:
+        row = await RaceAlerts.objects.filter(race=race).afirst()
+        return row.devices if row else {}
+
+    await async_wait_until(
+        lambda: devices_of_all(devices, ids), 30, "the relay to store every tracker"
+    )
+    feed = await sync_to_async(admin_client.get)(reverse("race-control-alerts", args=[race.slug]))
+    shown = feed.json()["devices"]
+    assert shown[str(ids[0])] == {
+        "source": "owntracks",
+        "fix_time": steps[-1][0]["time"],
+        "battery_pct": 90,
+        "accuracy_m": 6.5,
+    }
+    assert shown[str(ids[2])]["battery_pct"] == 10
+    page = await sync_to_async(admin_client.get)(reverse("race-control", args=[race.slug]))
+    assert "<th>Battery</th>" in page.content.decode()
+    # The spectators' athlete form has no tracker details.
+    public = [live.state async for live in LiveAthlete.objects.filter(race=race)]
+    assert public and not any({"battery_pct", "source"} & set(state) for state in public)
+
+
+async def devices_of_all(devices, ids: list[int]) -> bool:
+    stored = await devices()
+    return {str(pk) for pk in ids} <= set(stored)
