@@ -88,10 +88,11 @@ def recording() -> list[gpxpy.gpx.GPXTrackPoint]:
 # ---- the old system's producer, in its own shape ------------------------------------------
 
 
-def athlete_thread(race_name, athlete, gender, positions, started_at, pace):
+def athlete_thread(exchange, athlete, gender, positions, started_at, pace):
+    # The old code built `exchange` from the race name; here races.wire spells it (the one
+    # place race names are spelled, tests/test_wire_boundaries.py).
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     channel = connection.channel()
-    exchange = f"race-{race_name}"
     channel.exchange_declare(exchange=exchange, exchange_type="fanout", durable=True)
     first = positions[0].time
     for point in positions:
@@ -118,10 +119,11 @@ def test_the_old_producer_feeds_a_tracked_race_whose_results_are_the_recording(
     race = tracked_race
     athletes = list(race.athletes.order_by("bib"))
     positions = recording()
+    exchange = wire.exchange_name(race.slug)
     threads = [
         threading.Thread(
             target=athlete_thread,
-            args=(race.slug, a.name, a.gender, positions, race.started_at, PACE[i]),
+            args=(exchange, a.name, a.gender, positions, race.started_at, PACE[i]),
         )
         for i, a in enumerate(athletes)
     ]
