@@ -159,3 +159,76 @@ async def test_race_control_shows_each_tracker_battery_and_newest_fix_spectators
 async def devices_of_all(devices, ids: list[int]) -> bool:
     stored = await devices()
     return {str(pk) for pk in ids} <= set(stored)
+
+
+def one_runner(race: Race, seconds: list[float], speed: float = 2.0) -> list[dict]:
+    """The first athlete's fixes at these race seconds, as a phone sends them (by bib)."""
+    athlete = race.athletes.order_by("bib").first()
+    points = race.course.points
+    out = []
+    for second in seconds:
+        lat, lon = point_at(points, speed * second)
+        out.append(
+            {
+                "bib": athlete.bib,
+                "location": {"latitude": lat, "longitude": lon},
+                "elevation": None,
+                "time": wire.iso(race.started_at + timedelta(seconds=second)),
+                "event": "running",
+                "source": "osmand",
+            }
+        )
+    return out
+
+
+async def stored_at(race: Race, second: float) -> bool:
+    """Whether the fix of race second `second` is stored (every earlier one is processed:
+    the relay takes one race's events in order)."""
+    at = race.started_at + timedelta(seconds=second)
+    return await Position.objects.filter(race=race, time=at).aexists()
+
+
+async def test_late_repeated_and_reordered_fixes_are_stored_once_and_never_move_back(fresh_layer):
+    embedded.start()
+    race = await sync_to_async(tracked_race)()
+    send = sync_to_async(one_runner)
+
+    async def live_distance() -> float:
+        live = await LiveAthlete.objects.filter(race=race).aget()
+        return live.state["distance_m"]
+
+    embedded.publish(race.exchange_name, await send(race, [60, 120, 180, 600]))
+    await async_wait_until(lambda: stored_at(race, 600), 30, "the fix of 600 s")
+    assert await live_distance() == pytest.approx(1200, abs=25)
+    # The phone's offline buffer comes late, newest first, and the phone repeats fixes.
+    embedded.publish(race.exchange_name, await send(race, [540, 420, 300, 240, 120, 600]))
+    embedded.publish(race.exchange_name, await send(race, [660]))
+    await async_wait_until(lambda: stored_at(race, 660), 30, "the fix of 660 s")
+    assert await Position.objects.filter(race=race).acount() == 9  # 60 ... 660, once each
+    assert await live_distance() == pytest.approx(1320, abs=25)
+    late = [p.distance_m async for p in Position.objects.filter(race=race).order_by("time")]
+    assert late == sorted(late), "stored distances follow the fixes' times"
+    # A relay restart (state from the stored rows): the same fixes again are still
+    # duplicates, and the athlete is not moved back.
+    embedded.stop()
+    embedded.start()
+    embedded.publish(race.exchange_name, await send(race, [600, 300, 720]))
+    await async_wait_until(lambda: stored_at(race, 720), 30, "the fix of 720 s")
+    assert await Position.objects.filter(race=race).acount() == 10
+    assert await live_distance() == pytest.approx(1440, abs=25)
+
+
+async def test_a_seq_less_event_on_a_simulated_race_is_refused(fresh_layer):
+    from tests.factories import EventFeed, started_race
+
+    embedded.start()
+    race = await sync_to_async(started_race)(athletes=2)
+    feed = await sync_to_async(EventFeed)(race)
+    fix = (await sync_to_async(one_runner)(race, [0]))[0]
+    embedded.publish(race.exchange_name, [fix, *feed.starts()])
+
+    async def starts_stored() -> bool:
+        return await Position.objects.filter(race=race).acount() >= 2
+
+    await async_wait_until(starts_stored, 30, "the simulation's start events")
+    assert await Position.objects.filter(race=race).acount() == 2  # not the tracker's fix

@@ -177,7 +177,7 @@ class TrackerIntake:
 def apply(state: RaceState, tracker: TrackerIntake | None, data: Mapping) -> Fix | None:
     """Apply one contract event; a seq-less one on a tracked race goes through the
     tracker rules first. Counts accepted positions by source."""
-    if tracker is not None and "seq" not in data:
+    if tracker is not None and data.get("seq") is None:
         data = tracker.prepare(data, datetime.now(UTC))
         source = data.get("source", "contract")
     else:
