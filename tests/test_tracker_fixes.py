@@ -13,6 +13,7 @@ import pytest
 from races import wire
 from races.operations import metrics
 from races.relay import tracker_fixes
+from races.relay.athlete_state import AthleteSpec
 from races.relay.events import InvalidEvent
 from races.relay.tracker_fixes import TrackerIntake, TrackerLimits, TrackerRefused
 from races.wire import FINISHED, RUNNING
@@ -200,3 +201,21 @@ def test_every_athlete_of_the_start_list_can_be_named():
     for spec in ATHLETES:
         race.send(fix(race.points, 30, 60, athlete=spec.name.upper()))
     assert {a["status"] for a in race.state.leaderboard()} == {RUNNING}
+
+
+def test_a_name_two_athletes_share_matches_neither():
+    twins = [*ATHLETES, AthleteSpec(5, "5", "ada fast", "female", "W30")]
+    state = make_state(out_and_back_course(), athletes=twins)
+    intake = TrackerIntake(state, LIMITS)
+    with pytest.raises(TrackerRefused, match="not on the start list"):
+        tracker_fixes.apply(state, intake, fix(out_and_back_course(), 30, 90))
+    by_bib = tracker_fixes.apply(state, intake, fix(out_and_back_course(), 30, 90, bib="5"))
+    assert by_bib.athlete_id == 5
+
+
+def test_a_fix_the_race_state_refuses_leaves_the_device_as_it_was():
+    race = Tracked(out_and_back_course())
+    race.send(fix(race.points, 60, 180, battery_pct=50.0))
+    with pytest.raises(InvalidEvent, match="unknown event kind"):
+        race.send(fix(race.points, 90, 270, battery_pct=49.0, event="teleport"))
+    assert race.intake.devices[1].battery_pct == 50.0

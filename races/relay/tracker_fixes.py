@@ -23,6 +23,7 @@ the simulation moves its athletes.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -99,10 +100,15 @@ class TrackerIntake:
     def __post_init__(self) -> None:
         roster = self.state.roster()
         self._by_bib = {spec.bib: spec.id for spec in roster}
-        self._by_name = {_name_key(spec.name): spec.id for spec in roster}
+        names = Counter(_name_key(spec.name) for spec in roster)
+        # A name two athletes share matches neither: a fix must never move the wrong one.
+        self._by_name = {
+            _name_key(spec.name): spec.id for spec in roster if names[_name_key(spec.name)] == 1
+        }
 
     def prepare(self, event: Mapping, now: datetime) -> dict:
-        """The event with its athlete's id and a seq, or TrackerRefused (counted)."""
+        """The event with its athlete's id and a seq, or TrackerRefused (counted).
+        `remember` its device once the race state took it."""
         try:
             return self._prepare(event, now)
         except TrackerRefused as refused:
@@ -131,10 +137,19 @@ class TrackerIntake:
         if accuracy is not None and accuracy > self.limits.max_accuracy_m:
             raise TrackerRefused("poor_accuracy", f"accuracy {accuracy:.0f} m is too poor")
         self._check_speed(athlete_id, time, latitude, longitude)
-        device = self.devices.get(athlete_id)
-        if device is None or time >= device.fix_time:
-            self.devices[athlete_id] = Device(source, time, battery, accuracy)
-        return {**event, "athlete_id": athlete_id, "seq": wire.tracker_seq(athlete_id, time)}
+        return {**event, "athlete_id": athlete_id, "seq": wire.tracker_seq(athlete_id, time),
+                "source": source}  # fmt: skip
+
+    def remember(self, prepared: Mapping, fix: Fix) -> None:
+        """Keep the device of a fix the race state took, if it is the athlete's newest."""
+        device = self.devices.get(fix.athlete_id)
+        if device is None or fix.time >= device.fix_time:
+            self.devices[fix.athlete_id] = Device(
+                prepared["source"],
+                fix.time,
+                events.optional_float(prepared, "battery_pct"),
+                events.optional_float(prepared, "accuracy_m"),
+            )
 
     def _athlete_id(self, event: Mapping) -> int:
         given = event.get("athlete_id")
@@ -177,14 +192,16 @@ class TrackerIntake:
 def apply(state: RaceState, tracker: TrackerIntake | None, data: Mapping) -> Fix | None:
     """Apply one contract event; a seq-less one on a tracked race goes through the
     tracker rules first. Counts accepted positions by source."""
-    if tracker is not None and data.get("seq") is None:
-        data = tracker.prepare(data, datetime.now(UTC))
-        source = data.get("source", "contract")
-    else:
-        source = SIMULATION_SOURCE
-    fix = state.apply(data)
+    if tracker is None or data.get("seq") is not None:
+        fix = state.apply(data)
+        if fix is not None:
+            metrics.RELAY_POSITIONS_BY_SOURCE.labels(SIMULATION_SOURCE).inc()
+        return fix
+    prepared = tracker.prepare(data, datetime.now(UTC))
+    fix = state.apply(prepared)
     if fix is not None:
-        metrics.RELAY_POSITIONS_BY_SOURCE.labels(source).inc()
+        tracker.remember(prepared, fix)
+        metrics.RELAY_POSITIONS_BY_SOURCE.labels(prepared["source"]).inc()
     return fix
 
 
