@@ -72,7 +72,12 @@ def devices_changed(feed: AlertFeed, tracker) -> dict | None:
     """A tracked race's devices (`tracker_fixes.TrackerIntake`), or None when unchanged."""
     if tracker is None:
         return None
-    devices = {str(athlete): device.as_dict() for athlete, device in tracker.devices.items()}
+    # Merged into what is stored: a state reloaded after a failover knows only the devices
+    # heard of since, and race control keeps showing the others' last word.
+    devices = {
+        **feed.stored_devices,
+        **{str(athlete): device.as_dict() for athlete, device in tracker.devices.items()},
+    }
     if devices == feed.stored_devices:
         return None
     feed.stored_devices = devices
