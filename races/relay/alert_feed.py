@@ -39,7 +39,7 @@ class AlertFeed:
 
 def build(loaded: LoadedRace) -> AlertFeed:
     """An alert watch for a loaded race (in the relay's database thread)."""
-    from races.models import Race
+    from races.models import Race, RaceAlerts
 
     race = Race.objects.select_related("course").get(pk=loaded.race_id)
     course = getattr(race, "course", None)
@@ -53,7 +53,10 @@ def build(loaded: LoadedRace) -> AlertFeed:
         snap_behind=state.course.snap if state.course is not None else None,
     )
     watch.observe(state.leaderboard())
-    return AlertFeed(loaded.race_id, watch, race.started_at, race.clock_compression)
+    feed = AlertFeed(loaded.race_id, watch, race.started_at, race.clock_compression)
+    stored = RaceAlerts.objects.filter(race=race).values_list("devices", flat=True).first()
+    feed.stored_devices = dict(stored or {})  # a restarted relay keeps what it had said
+    return feed
 
 
 def check(feed: AlertFeed, latest) -> list[dict] | None:
