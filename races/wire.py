@@ -277,7 +277,7 @@ class RaceRecord(Protocol):
     status: str
     started_at: datetime | None
     finished_at: datetime | None
-    time_compression: float
+    clock_compression: float  # race seconds per wall second (1 for a tracked race)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -293,7 +293,7 @@ def race_summary(race: RaceRecord, clock_s: float | None = None) -> dict:
         "status": race.status,
         "started_at": iso(race.started_at),
         "finished_at": iso(race.finished_at),
-        "time_compression": race.time_compression,
+        "time_compression": race.clock_compression,
         "clock_s": clock_s,
     }
 

@@ -232,12 +232,17 @@ RACE_ALERT_CHECK_EVERY_S = envfloat("RACE_ALERT_CHECK_EVERY_S", "1")
 
 # Tracker ingest (races/trackers/): per device token, fixes per second on average and
 # the burst a phone emptying its offline queue may send at once (0: no limit); request
-# bodies over TRACKER_MAX_BODY_BYTES are refused (413); fixes less accurate than
-# TRACKER_MAX_ACCURACY_M metres are ignored (answered 200, counted).
+# bodies over TRACKER_MAX_BODY_BYTES are refused (413).
 TRACKER_FIXES_PER_SECOND = envfloat("TRACKER_FIXES_PER_SECOND", "5")
 TRACKER_FIX_BURST = envint("TRACKER_FIX_BURST", "120")
 TRACKER_MAX_BODY_BYTES = envint("TRACKER_MAX_BODY_BYTES", "8192")
+# Fixes less accurate than TRACKER_MAX_ACCURACY_M metres are ignored by the endpoints
+# (answered 200, counted) and refused by the relay (old producers reach it directly); the
+# relay also refuses a fix that implies a faster run than TRACKER_MAX_SPEED_MPS from the
+# athlete's last fix, or one more than TRACKER_FUTURE_TOLERANCE_S ahead of its clock.
 TRACKER_MAX_ACCURACY_M = envfloat("TRACKER_MAX_ACCURACY_M", "100")
+TRACKER_MAX_SPEED_MPS = envfloat("TRACKER_MAX_SPEED_MPS", "12")
+TRACKER_FUTURE_TOLERANCE_S = envfloat("TRACKER_FUTURE_TOLERANCE_S", "60")
 
 # Uploads larger than the GPX limit are refused before they are read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GPX_MAX_BYTES + 1024 * 1024

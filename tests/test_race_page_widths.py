@@ -31,7 +31,9 @@ CLOCK_S = 14 * 3600  # the leader is past 173 km, the last runners more than 12 
 NAMED = {"85 km": "Refuge de la Croix du Bonhomme", "150 km": "Col de la Forclaz"}
 # What holds a number on the board (the split cell holds a name, which may give way, and
 # a time, which may not).
-NUMERIC = ".c-rank, .c-bib, .c-dist, .c-pace, .c-gap, .c-finish .t, .c-finish .b, .c-split .split-time"
+NUMERIC = (
+    ".c-rank, .c-bib, .c-dist, .c-pace, .c-gap, .c-finish .t, .c-finish .b, .c-split .split-time"
+)
 
 
 def long_course_gpx(length_km: float = COURSE_KM) -> bytes:

@@ -1,126 +1,221 @@
-"""Each app's format read into one Fix: units, time formats, and what is refused (plain
-Python, no database), plus the seq-less contract event built from a fix."""
+"""Tracker fixes (no seq) on a tracked race: matched, checked, given a seq, snapped forward.
 
-from __future__ import annotations
+The relay's rules before the race state (`races.relay.tracker_fixes`), with the race state
+itself: what a spectator would see of positions that real trackers and the old system's
+producers send, late, twice, out of order, wrong.
+"""
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from races import wire
-from races.trackers import fixes
-from races.trackers.contract import build_tracker_event
-from races.trackers.fixes import Malformed
+from races.operations import metrics
+from races.relay import tracker_fixes
+from races.relay.athlete_state import AthleteSpec
+from races.relay.events import InvalidEvent
+from races.relay.tracker_fixes import TrackerIntake, TrackerLimits, TrackerRefused
+from races.wire import FINISHED, RUNNING
+from tests.race_state_builders import (
+    ATHLETES,
+    START,
+    board,
+    loop_course,
+    make_state,
+    out_and_back_course,
+    point_at,
+)
 
-MOMENT = datetime(2026, 12, 1, 9, 30, 15, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    "timestamp",
-    ["1796117415", "1796117415000", "2026-12-01T09:30:15Z", "2026-12-01T10:30:15+01:00",
-     "2026-12-01 09:30:15", "2026-12-01T09:30:15"],
-)  # fmt: skip
-def test_osmand_timestamps_as_traccar_reads_them(timestamp):
-    assert fixes.osmand_time(timestamp) == MOMENT
-
-
-def test_osmand_units_speed_in_knots_hdop_and_battery():
-    fix = fixes.from_osmand_params(
-        {"deviceid": "tok", "lat": "48.2", "lon": "16.3", "timestamp": "1796117415",
-         "speed": "10", "altitude": "412.5", "hdop": "2", "batt": "81.5", "bearing": "3"}
-    )  # fmt: skip
-    assert fix.token == "tok" and fix.time == MOMENT
-    assert fix.speed_mps == pytest.approx(5.144, abs=0.001)
-    assert fix.accuracy_m == 10.0 and fix.battery_pct == 81.5 and fix.elevation == 412.5
-    accurate = fixes.from_osmand_params(
-        {"id": "tok", "location": "48.2,16.3", "timestamp": "1796117415", "accuracy": "3",
-         "hdop": "9"}
-    )  # fmt: skip
-    assert (accurate.latitude, accurate.longitude, accurate.accuracy_m) == (48.2, 16.3, 3.0)
+LIMITS = TrackerLimits(max_speed_mps=12.0, max_accuracy_m=100.0, future_tolerance_s=60.0)
 
 
-def test_traccar_client_9_json():
-    fix = fixes.from_traccar_client(
-        {"location": {"timestamp": "2026-12-01T09:30:15.250Z",
-                      "coords": {"latitude": 48.2, "longitude": 16.3, "accuracy": 5,
-                                 "speed": -1, "heading": -1, "altitude": 400},
-                      "battery": {"level": 0.42, "is_charging": True}},
-         "device_id": "tok"}
-    )  # fmt: skip
-    assert fix.time == MOMENT.replace(microsecond=250_000)
-    assert fix.speed_mps is None and fix.battery_pct == pytest.approx(42.0)
-    unknown_battery = fixes.from_traccar_client(
-        {"location": {"timestamp": "2026-12-01T09:30:15Z", "battery": {"level": -1},
-                      "coords": {"latitude": 1, "longitude": 2}}},
-        token="from-url",
-    )  # fmt: skip
-    assert unknown_battery.token == "from-url" and unknown_battery.battery_pct is None
+def fix(points, second: float, distance: float, wobble: float = 0.0, **fields) -> dict:
+    """A fix in the old system's contract: a name, no id, no bib, no seq."""
+    lat, lon = point_at(points, distance, wobble)
+    event = {
+        "athlete": "Ada Fast",
+        "gender": "female",
+        "race": "race-test",
+        "location": {"latitude": lat, "longitude": lon},
+        "elevation": None,
+        "time": wire.iso(START + timedelta(seconds=second)),
+        "event": "running",
+    }
+    event.update(fields)
+    return event
 
 
-def test_owntracks_velocity_in_kmh_and_other_types():
-    fix = fixes.from_owntracks(
-        {"_type": "location", "lat": 48.2, "lon": 16.3, "tst": 1796117415, "vel": 18,
-         "acc": 12, "alt": 400, "batt": 66},
-        "tok",
-    )  # fmt: skip
-    assert fix.speed_mps == pytest.approx(5.0) and fix.accuracy_m == 12 and fix.battery_pct == 66
-    assert fixes.from_owntracks({"_type": "waypoint", "desc": "home"}, "tok") is None
+class Tracked:
+    """A tracked race's state and tracker intake, fed as the relay feeds them."""
+
+    def __init__(self, points) -> None:
+        self.points = points
+        self.state = make_state(points)
+        self.intake = TrackerIntake(self.state, LIMITS)
+
+    def send(self, event: dict):
+        return tracker_fixes.apply(self.state, self.intake, event)
+
+    def run(self, name: str, speed: float, until_s: float, every_s: float = 30.0) -> None:
+        second = every_s
+        while second <= until_s:
+            distance = min(speed * second, self.points[-1][3])
+            wobble = 6.0 * math.sin(second * 0.37 + len(name))
+            self.send(fix(self.points, second, distance, wobble, athlete=name))
+            second += every_s
 
 
-def test_traccar_forward_knots_and_epoch_milliseconds():
-    body = {
-        "position": {"fixTime": 1796117415000, "latitude": 48.2, "longitude": 16.3,
-                     "speed": 10, "accuracy": 0.0, "attributes": {"batteryLevel": 50}},
-        "device": {"uniqueId": "unique"},
-    }  # fmt: skip
-    fix = fixes.from_traccar_forward(body)
-    assert fix.token == "unique" and fix.time == MOMENT and fix.accuracy_m is None
-    assert fix.speed_mps == pytest.approx(5.144, abs=0.001) and fix.battery_pct == 50
-    assert fixes.from_traccar_forward(body, token="query").token == "query"
+def refused_count(reason: str) -> float:
+    return metrics.RELAY_TRACKER_REFUSED.labels(reason)._value.get()
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"id": "t", "lat": "91", "lon": "0", "timestamp": "1796117415"},
-     {"id": "t", "lat": "1", "lon": "0", "timestamp": "86400"},  # 1970: no clock
-     {"id": "t" * 300, "lat": "1", "lon": "0", "timestamp": "1796117415"},
-     {"id": "t", "lat": "1" * 50, "lon": "0", "timestamp": "1796117415"},
-     {"id": "t", "lat": "1", "lon": "0", "timestamp": "2026-13-45T99:00:00Z"},
-     {"id": "t", "lat": "1", "lon": "0", "timestamp": "9" * 30}],
-)  # fmt: skip
-def test_impossible_values_are_malformed(params):
-    with pytest.raises(Malformed):
-        fixes.from_osmand_params(params)
+def test_a_fix_without_seq_is_matched_by_name_id_or_bib_and_gets_the_tracker_seq():
+    race = Tracked(out_and_back_course())
+    by_name = race.send(fix(race.points, 30, 90, athlete="  ada FAST "))
+    by_bib = race.send(fix(race.points, 30, 60, athlete="who knows", bib="2"))
+    by_id = race.send(fix(race.points, 30, 30, athlete="Ada Fast", athlete_id=3))
+    assert (by_name.athlete_id, by_bib.athlete_id, by_id.athlete_id) == (1, 2, 3)
+    assert by_name.seq == wire.tracker_seq(1, START + timedelta(seconds=30))
+    assert by_name.distance_m == pytest.approx(90, abs=15)
+    assert board(race.state)[1]["status"] == RUNNING
 
 
-def test_nonsense_speed_and_battery_are_dropped_not_refused():
-    fix = fixes.from_osmand_params(
-        {"id": "t", "lat": "1", "lon": "2", "timestamp": "1796117415", "speed": "99999",
-         "batt": "250", "accuracy": "-3"}
-    )  # fmt: skip
-    assert (fix.speed_mps, fix.battery_pct, fix.accuracy_m) == (None, None, None)
+def test_an_unknown_athlete_is_refused_and_counted():
+    race = Tracked(out_and_back_course())
+    before = refused_count("unknown_athlete")
+    for event in (
+        fix(race.points, 30, 90, athlete="Nobody Here"),
+        fix(race.points, 30, 90, bib="999"),
+        fix(race.points, 30, 90, athlete_id=999),
+    ):
+        with pytest.raises(TrackerRefused, match="not on the start list"):
+            race.send(event)
+    assert refused_count("unknown_athlete") == before + 3
+    assert {a["status"] for a in race.state.leaderboard()} == {"not_started"}
 
 
-@dataclass
-class Runner:
-    name: str = "Jane Smith"
-    gender: str = "female"
-    bib: str = "17"
-    athlete_id: int = 42
+def test_a_seq_less_event_on_a_simulated_race_is_refused_as_before():
+    state = make_state(out_and_back_course())
+    with pytest.raises(InvalidEvent, match="seq must be an integer"):
+        tracker_fixes.apply(state, None, fix(out_and_back_course(), 30, 90))
 
 
-def test_the_tracker_event_is_the_contract_without_seq_and_distance():
-    event = build_tracker_event(
-        athlete=Runner(), slug="vtr", source="owntracks", time=MOMENT.replace(microsecond=123456),
-        latitude=48.2, longitude=16.3, elevation=None, speed_mps=3.14159, battery_pct=55,
-    )  # fmt: skip
-    assert event == {
-        "athlete": "Jane Smith", "gender": "female", "race": wire.exchange_name("vtr"),
-        "location": {"latitude": 48.2, "longitude": 16.3}, "elevation": None,
-        "time": "2026-12-01T09:30:15.123Z", "event": "running", "bib": "17", "athlete_id": 42,
-        "source": "owntracks", "speed_mps": 3.14, "battery_pct": 55,
-    }  # fmt: skip
-    with pytest.raises(ValueError, match="source"):
-        build_tracker_event(athlete=Runner(), slug="vtr", source="pigeon", time=MOMENT,
-                            latitude=0, longitude=0)  # fmt: skip
+def test_duplicates_are_stored_once_and_a_late_batch_never_moves_the_athlete_back():
+    race = Tracked(out_and_back_course())
+    first = race.send(fix(race.points, 60, 180))
+    assert race.send(fix(race.points, 60, 180)) is None  # the phone sent it again
+    newest = race.send(fix(race.points, 300, 900))
+    # The phone's offline buffer arrives late, newest first.
+    late = [race.send(fix(race.points, second, 3 * second)) for second in (240, 180, 120)]
+    assert all(f.history for f in late) and not newest.history and not first.history
+    assert [round(f.distance_m, -1) for f in late] == [720, 540, 360]
+    assert board(race.state)[1]["distance_m"] == pytest.approx(900, abs=15)
+    # The same late fix again has the same seq: the database's (race, seq) key stores it once.
+    again = race.send(fix(race.points, 180, 540))
+    assert again.seq == late[1].seq
+
+
+def test_fixes_in_the_future_before_the_start_or_too_far_too_fast_are_refused():
+    race = Tracked(out_and_back_course())
+    race.send(fix(race.points, 60, 180))
+    counts = {r: refused_count(r) for r in tracker_fixes.REASONS}
+    future = datetime.now(UTC) + timedelta(minutes=5)
+    cases = {
+        "future": fix(race.points, 0, 200, time=wire.iso(future)),
+        "before_start": fix(race.points, -60, 0),
+        "poor_accuracy": fix(race.points, 90, 270, accuracy_m=250.0),
+        # 2 km in 30 s: a GPS jump, or a phone in a car.
+        "impossible_speed": fix(race.points, 90, 2180),
+        "bad_fix": fix(race.points, 90, 270, source="carrier-pigeon"),
+    }
+    for reason, event in cases.items():
+        with pytest.raises(TrackerRefused) as refused:
+            race.send(event)
+        assert refused.value.reason == reason
+        assert refused_count(reason) == counts[reason] + 1
+    assert board(race.state)[1]["distance_m"] == pytest.approx(180, abs=15)
+    # A good fix a minute ahead of now (a phone's clock) is taken; accuracy within limits too.
+    assert race.send(fix(race.points, 90, 270, accuracy_m=20.0)).distance_m > 250
+
+
+def test_loop_course_ranks_right_with_fixes_near_the_shared_start_and_finish():
+    points = loop_course()
+    length = points[-1][3]
+    race = Tracked(points)
+    # After 20 minutes Ada is ~250 m before the finish, Dan ~240 m after the start: the
+    # same ground, opposite ends of the race.
+    race.run("Ada Fast", (length - 250) / 1200, until_s=1200)
+    race.run("Dan Walker", 0.2, until_s=1200)
+    athletes = board(race.state)
+    assert athletes[1]["distance_m"] == pytest.approx(length - 250, abs=30)
+    assert athletes[4]["distance_m"] == pytest.approx(240, abs=30)
+    assert [a["id"] for a in race.state.leaderboard()][:2] == [1, 4]
+    # Ada crosses the line (a fix next to the start): she finishes, she is not sent back.
+    race.send(fix(points, 1260, length - 5, athlete="Ada Fast"))
+    assert board(race.state)[1]["status"] == FINISHED
+    assert board(race.state)[1]["splits"][-1]["split_s"] == pytest.approx(1260, abs=1)
+    # Dan's first fix after the start is near the finish line too: he stays at the start.
+    fresh = Tracked(points)
+    fresh.send(fix(points, 20, 8, athlete="Dan Walker"))
+    assert board(fresh.state)[4]["distance_m"] < 50
+
+
+def test_out_and_back_ranks_the_athlete_on_the_way_back_ahead():
+    race = Tracked(out_and_back_course())
+    race.run("Ada Fast", 3.0, until_s=1000, every_s=20)  # turned: 3,000 m
+    race.run("Bob Steady", 2.0, until_s=1000, every_s=20)  # on the way out: 2,000 m
+    athletes = board(race.state)
+    assert athletes[1]["distance_m"] == pytest.approx(3000, abs=30)
+    assert athletes[2]["distance_m"] == pytest.approx(2000, abs=30)
+    assert athletes[1]["rank"] == 1 and athletes[2]["rank"] == 2
+
+
+def test_the_device_keeps_the_newest_fix_battery_and_source_for_race_control():
+    race = Tracked(out_and_back_course())
+    race.send(fix(race.points, 120, 360, battery_pct=71.4, source="owntracks", accuracy_m=8))
+    race.send(fix(race.points, 60, 180, battery_pct=80.0, source="owntracks"))  # late
+    device = race.intake.devices[1].as_dict()
+    assert device == {
+        "source": "owntracks",
+        "fix_time": wire.iso(START + timedelta(seconds=120)),
+        "battery_pct": 71,
+        "accuracy_m": 8.0,
+    }
+    assert 2 not in race.intake.devices
+    assert "battery_pct" not in board(race.state)[1]  # never in the public athlete form
+
+
+def test_positions_are_counted_by_source():
+    race = Tracked(out_and_back_course())
+    counter = metrics.RELAY_POSITIONS_BY_SOURCE
+    before = counter.labels("contract")._value.get(), counter.labels("osmand")._value.get()
+    race.send(fix(race.points, 30, 90))
+    race.send(fix(race.points, 30, 90, athlete="Bob Steady", source="osmand"))
+    after = counter.labels("contract")._value.get(), counter.labels("osmand")._value.get()
+    assert after == (before[0] + 1, before[1] + 1)
+
+
+def test_every_athlete_of_the_start_list_can_be_named():
+    race = Tracked(out_and_back_course())
+    for spec in ATHLETES:
+        race.send(fix(race.points, 30, 60, athlete=spec.name.upper()))
+    assert {a["status"] for a in race.state.leaderboard()} == {RUNNING}
+
+
+def test_a_name_two_athletes_share_matches_neither():
+    twins = [*ATHLETES, AthleteSpec(5, "5", "ada fast", "female", "W30")]
+    state = make_state(out_and_back_course(), athletes=twins)
+    intake = TrackerIntake(state, LIMITS)
+    with pytest.raises(TrackerRefused, match="not on the start list"):
+        tracker_fixes.apply(state, intake, fix(out_and_back_course(), 30, 90))
+    by_bib = tracker_fixes.apply(state, intake, fix(out_and_back_course(), 30, 90, bib="5"))
+    assert by_bib.athlete_id == 5
+
+
+def test_a_fix_the_race_state_refuses_leaves_the_device_as_it_was():
+    race = Tracked(out_and_back_course())
+    race.send(fix(race.points, 60, 180, battery_pct=50.0))
+    with pytest.raises(InvalidEvent, match="unknown event kind"):
+        race.send(fix(race.points, 90, 270, battery_pct=49.0, event="teleport"))
+    assert race.intake.devices[1].battery_pct == 50.0

@@ -64,6 +64,12 @@ class RaceAlerts(models.Model):
         Race, on_delete=models.CASCADE, primary_key=True, related_name="alerts"
     )
     alerts = models.JSONField(default=list, help_text="Alert.as_dict() of each alert in force.")
+    devices = models.JSONField(
+        default=dict,
+        help_text="A tracked race's trackers as the relay last heard of them: athlete id -> "
+        "source, fix_time, battery_pct, accuracy_m (races.relay.tracker_fixes.Device). For "
+        "race control only, never in the public athlete form.",
+    )
     checked_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -98,6 +98,17 @@ class Race(models.Model):
         except NoReverseMatch:
             return ""
 
+    @property
+    def simulated(self) -> bool:
+        """Whether the built-in simulation moves the athletes (else: real trackers)."""
+        return self.tracking != self.Tracking.TRACKED
+
+    @property
+    def clock_compression(self) -> float:
+        """Race seconds per wall second: a tracked race runs in real time, whatever
+        `time_compression` says (it only paces the simulation)."""
+        return self.time_compression if self.simulated else 1.0
+
     def clean(self) -> None:
         """Checks beyond the fields' own validators (the admin and import_race both run this).
 

@@ -145,6 +145,19 @@ RELAY_EVENTS_INVALID = Counter(
     "raceweb_relay_events_invalid_total",
     "Events the relay refused (not JSON, unknown athlete, impossible values).",
 )
+# Why the relay refused or ignored a tracker's fix (races.relay.tracker_fixes.REASONS).
+RELAY_TRACKER_REFUSED = Counter(
+    "raceweb_relay_tracker_refused_total",
+    "Seq-less tracker fixes the relay refused or ignored, by reason (unknown athlete, "
+    "time in the future or before the start, poor accuracy, impossible speed, not tracked).",
+    ["reason"],
+)
+RELAY_POSITIONS_BY_SOURCE = Counter(
+    "raceweb_relay_positions_total",
+    "Positions the relay accepted, by source: the simulation, or a tracker "
+    "(races.wire.TRACKER_SOURCES; `contract` = the old system's producers).",
+    ["source"],
+)
 RACE_ALERTS = Counter(
     "raceweb_race_alerts_total",
     "Race-control alert episodes begun (an athlete entering an alert kind; counted once).",

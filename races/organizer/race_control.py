@@ -4,7 +4,9 @@ Staff only. The page lists the athletes to look at now (alerts computed by the r
 `races.organizer.race_alerts`, read from `RaceAlerts` every couple of seconds) and the
 athletes live over the same socket and frames as the spectator page (`static/js/
 race-control.js` reuses `connection.js` and `state.js`). Its form records decisions
-(`races.organizer.decisions`): DNS, DNF with a reason, a corrected finish time, undo.
+(`races.organizer.decisions`): DNS, DNF with a reason, a corrected finish time, undo. On a
+tracked race it shows each athlete's tracker too (source, battery, newest fix), which the
+relay keeps in `RaceAlerts.devices`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def current_alerts(race: Race) -> list[dict]:
     return alerts
 
 
+def current_devices(race: Race) -> dict[str, dict]:
+    """A tracked race's trackers as the relay last heard of them (athlete id -> source,
+    fix_time, battery_pct, accuracy_m); organizers only, never on the public pages."""
+    if race.simulated:
+        return {}
+    row = RaceAlerts.objects.filter(race=race).first()
+    return dict(row.devices) if row else {}
+
+
 @staff_member_required
 @require_GET
 def race_control(request: HttpRequest, slug: str) -> HttpResponse:
@@ -69,8 +80,10 @@ def race_control(request: HttpRequest, slug: str) -> HttpResponse:
         **page_config(race),
         "alerts_url": reverse("race-control-alerts", args=[race.slug]),
         "alert_labels": ALERT_LABELS,
+        "tracked": not race.simulated,
+        "devices": current_devices(race),
         "started_at": race.started_at.isoformat() if race.started_at else None,
-        "time_compression": race.time_compression,
+        "time_compression": race.clock_compression,
     }
     context = {
         "race": race,
@@ -90,7 +103,9 @@ def race_control(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def race_control_alerts(request: HttpRequest, slug: str) -> JsonResponse:
     race = organized_race(request, slug)
-    return JsonResponse({"status": race.status, "alerts": current_alerts(race)})
+    return JsonResponse(
+        {"status": race.status, "alerts": current_alerts(race), "devices": current_devices(race)}
+    )
 
 
 @staff_member_required

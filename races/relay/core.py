@@ -35,7 +35,7 @@ from django.db import DatabaseError, close_old_connections, connection
 
 from races import wire, wire_decisions
 from races.operations import metrics
-from races.relay import alert_feed, live_store, race_records
+from races.relay import alert_feed, live_store, race_records, tracker_fixes
 from races.relay.events import Event, InvalidEvent, decode
 from races.relay.layer_sends import GroupSender
 
@@ -285,7 +285,7 @@ class RelayCore:
                         state.apply_decision(data)
                         logger.info("race %s: decision %s", feed.slug, data)
                         continue
-                    fix = state.apply(data)
+                    fix = tracker_fixes.apply(state, loaded.tracker, data)
                 except InvalidEvent as error:
                     self.stats.invalid += 1
                     metrics.RELAY_EVENTS_INVALID.inc()
@@ -316,7 +316,7 @@ class RelayCore:
                 clock_s,
                 fixes,
                 changes.full,
-                {a["id"]: state.last_seq(a["id"]) for a in changes.full},
+                {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
             )
         loaded.frame = frame
         if written < len(fixes):  # older positions that had been stored before

@@ -23,6 +23,7 @@ from races.models import AthleteDecision, LiveAthlete, LiveRace, Race
 from races.relay import bulk_sql
 from races.relay.race_setup import new_race_state
 from races.relay.race_state import Fix, RaceState
+from races.relay.tracker_fixes import TrackerIntake
 
 
 class UnknownRace(LookupError):
@@ -52,6 +53,8 @@ class LoadedRace:
     frame: int
     state: RaceState
     time_compression: float = 1.0
+    # A tracked race's tracker rules and devices: seq-less events are its trackers' fixes.
+    tracker: TrackerIntake | None = None
 
 
 def load_race(slug: str) -> LoadedRace:
@@ -65,7 +68,14 @@ def load_race(slug: str) -> LoadedRace:
     reconcile_decisions(race, state)
     frame = LiveRace.objects.filter(race=race).values_list("frame", flat=True).first() or 0
     return LoadedRace(
-        race.pk, race.slug, race.status, race.generation, frame, state, race.time_compression
+        race.pk,
+        race.slug,
+        race.status,
+        race.generation,
+        frame,
+        state,
+        race.clock_compression,
+        tracker=None if race.simulated else TrackerIntake(state),
     )
 
 

@@ -20,13 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from races import wire, wire_decisions
+from races import wire
 from races.relay import events
 from races.relay.athlete_state import AthleteSpec, AthleteState, CheckpointSpec, public_form
 from races.relay.course_line import CourseLine
 from races.relay.events import InvalidEvent
 from races.relay.ranking import assign_ranks_and_gaps
 from races.wire import DNF, DNS, FINISHED, RUNNING
+from races.wire_decisions import DECISION_KINDS, DECISION_PUBLIC_KEYS
 from simulator.effort import CourseEffort
 
 BACKTRACK_M = 50.0  # snapping may look this far behind the last distance (GPS noise)
@@ -193,7 +194,7 @@ class RaceState:
         athlete.public = None
         self._ranking_stale = True
 
-    # ---- race control's decisions (wire_decisions.decision_message) ------------------------------
+    # ---- race control's decisions (wire_decisions.decision_message) -------------------
 
     def apply_decision(self, decision: Mapping) -> None:
         """Set (or, for `undo`, clear) an athlete's decision: DNS, DNF or a finish time.
@@ -205,7 +206,7 @@ class RaceState:
         """
         athlete = self._find_athlete(decision)
         kind = decision.get("kind")
-        if kind not in wire_decisions.DECISION_KINDS:
+        if kind not in DECISION_KINDS:
             raise InvalidEvent(f"unknown decision {kind!r}")
         finish_s = None
         if kind == "finish_time":
@@ -223,9 +224,7 @@ class RaceState:
                 "finish_s": athlete.finish_s,
                 "splits": [dict(split) for split in athlete.splits],
             }
-            athlete.decision = {
-                key: decision.get(key) for key in wire_decisions.DECISION_PUBLIC_KEYS
-            }
+            athlete.decision = {key: decision.get(key) for key in DECISION_PUBLIC_KEYS}
             athlete.decision["was"] = was
             if kind == "dns":
                 athlete.status = DNS
@@ -284,9 +283,12 @@ class RaceState:
         self._rerank()
         return [self._public(athlete) for athlete in self._order]
 
-    def last_seq(self, athlete_id: int) -> int:
-        """seq of the athlete's newest accepted event (-1 before the first)."""
-        return self._athletes[athlete_id].last_seq
+    def athlete(self, athlete_id: int) -> AthleteState | None:
+        """An athlete's state to read (its `last_seq`, the tracker intake's checks), or None."""
+        return self._athletes.get(athlete_id)
+
+    def roster(self) -> list[AthleteSpec]:
+        return [a.spec for a in self._athletes.values()]
 
     def last_seqs(self) -> dict[int, int]:
         return {a.spec.id: a.last_seq for a in self._athletes.values() if a.last_seq >= 0}
@@ -390,7 +392,6 @@ class RaceState:
 
     def _public(self, athlete: AthleteState) -> dict:
         if athlete.public is None:
-            athlete.public = public_form(
-                athlete, self.length_m, self.effort, len(self._timing_points)
-            )
+            checkpoints = len(self._timing_points)
+            athlete.public = public_form(athlete, self.length_m, self.effort, checkpoints)
         return athlete.public

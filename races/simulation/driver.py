@@ -90,12 +90,14 @@ def simulation_for(race: Race) -> RaceSimulation:
 
 
 def claim(race_id: int, generation: int, owner: str, predecessor: str) -> bool:
-    """Take over publishing a running race from ``predecessor`` (or keep it)."""
+    """Take over publishing a running race from ``predecessor`` (or keep it); never a
+    tracked race (a segment queued before its tracking was known publishes nothing)."""
     return bool(
         Race.objects.filter(
             pk=race_id,
             generation=generation,
             status=Race.Status.RUNNING,
+            tracking=Race.Tracking.SIMULATED,
             sim_owner__in=[predecessor, owner],
         ).update(sim_owner=owner, sim_heartbeat=timezone.now())
     )
@@ -123,11 +125,12 @@ def published_everything(race: Race) -> bool:
 
 
 def quiet_races(stale_after_s: float, now: datetime | None = None) -> list[Race]:
-    """Running races whose simulation has not reported for ``stale_after_s`` seconds."""
+    """Running races whose simulation has not reported for ``stale_after_s`` seconds
+    (tracked races have no simulation: never quiet, never restarted)."""
     before = (now or timezone.now()) - timedelta(seconds=stale_after_s)
     return list(
         Race.objects.select_related("course")
-        .filter(status=Race.Status.RUNNING)
+        .filter(status=Race.Status.RUNNING, tracking=Race.Tracking.SIMULATED)
         .filter(Q(sim_heartbeat__lt=before) | Q(sim_heartbeat__isnull=True, started_at__lt=before))
     )
 

@@ -17,7 +17,6 @@ import uuid
 
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
 
 from races.models import Race
 from races.organizer import scheduled_start
@@ -67,13 +66,17 @@ def wake() -> None:
 
 
 def start_simulation(race: Race) -> None:
-    """lifecycle.on_started hook of embedded mode: the supervisor picks the race up now."""
-    wake()
+    """lifecycle.on_started hook of embedded mode: the supervisor picks the race up now
+    (a tracked race has no simulation: `races_to_run` never lists it)."""
+    if race.simulated:
+        wake()
 
 
 def races_to_run() -> list[Race]:
     """Running races that nobody has claimed yet, or whose publisher went quiet."""
-    unclaimed = Race.objects.filter(status=Race.Status.RUNNING).filter(Q(sim_owner=""))
+    unclaimed = Race.objects.filter(
+        status=Race.Status.RUNNING, tracking=Race.Tracking.SIMULATED, sim_owner=""
+    )
     return list(unclaimed) + simulation.stale_races(settings.SIMULATION_STALE_SECONDS)
 
 

@@ -84,5 +84,8 @@ def watchdog() -> int:
 
 
 def start_simulation(race: Race) -> None:
-    """lifecycle.on_started hook of distributed mode (after commit): the first segment."""
-    enqueue_segment(race.pk, race.generation)
+    """lifecycle.on_started hook of distributed mode (after commit): the first segment.
+
+    A tracked race has no simulation: its positions come from the athletes' devices."""
+    if race.simulated:
+        enqueue_segment(race.pk, race.generation)

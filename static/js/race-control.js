@@ -12,6 +12,8 @@ const ALERTS_EVERY_MS = 2000;
 
 const state = new RaceState();
 let alerts = config.alerts ?? [];
+let devices = config.devices ?? {}; // a tracked race's trackers, by athlete id
+const LOW_BATTERY_PCT = 20;
 let dirty = true;
 
 function cell(row, text, className) {
@@ -55,12 +57,23 @@ function renderAthletes() {
     if (a.decision?.reason) status.append(` ${a.decision.reason}`);
     cell(row, a.status === "not_started" || a.status === "dns" ? "" : km(a.distance_m));
     cell(row, a.time ? `${since(a.time)} ago` : "–", "since");
+    if (config.tracked) deviceCells(row, devices[a.id]);
   }
   const c = state.counts();
   const parts = [`${c.running} running`, `${c.finished} finished`];
   if (c.dnf) parts.push(`${c.dnf} DNF`);
   if (c.dns) parts.push(`${c.dns} DNS`);
   $("athlete-counts").textContent = `· ${parts.join(" · ")}`;
+}
+
+/** Tracker, battery and newest fix of a tracked race's athlete (wall clock: real time). */
+function deviceCells(row, device) {
+  cell(row, device?.source ?? "–", "tracker");
+  const battery = cell(row, device?.battery_pct == null ? "–" : `${device.battery_pct}%`, "battery");
+  if (device?.battery_pct != null && device.battery_pct < LOW_BATTERY_PCT) battery.classList.add("low");
+  const at = Date.parse(device?.fix_time ?? "");
+  const fix = cell(row, Number.isNaN(at) ? "–" : `${duration(Math.max(0, (Date.now() - at) / 1000))} ago`, "fix");
+  if (device?.accuracy_m != null) fix.title = `± ${device.accuracy_m} m`;
 }
 
 function renderAlerts() {
@@ -104,8 +117,11 @@ async function pollAlerts() {
   try {
     const response = await fetch(config.alerts_url, { headers: { Accept: "application/json" } });
     if (response.ok) {
-      alerts = (await response.json()).alerts;
+      const feed = await response.json();
+      alerts = feed.alerts;
+      devices = feed.devices ?? {};
       renderAlerts();
+      dirty = true;
     }
   } catch {
     // offline: the connection box says so; the next poll tries again
