@@ -146,6 +146,43 @@ def tracker_seq(athlete_id: int, fix_time: datetime) -> int:
     return (ms << _TRACKER_ATHLETE_BITS) | (athlete_id & ((1 << _TRACKER_ATHLETE_BITS) - 1))
 
 
+def build_tracker_event(
+    *,
+    athlete: EventAthlete,
+    slug: str,
+    source: str,
+    time: str,
+    latitude: float,
+    longitude: float,
+    elevation: float | None = None,
+    speed_mps: float | None = None,
+    accuracy_m: float | None = None,
+    battery_pct: float | None = None,
+) -> dict[str, Any]:
+    """One tracker fix as the ingest publishes it into `race-<slug>`: the contract event
+    without `seq` and `distance_m` (the relay gives the seq, `tracker_seq`, and the distance,
+    by forward-only snapping), plus `source` and, when the device said, `accuracy_m` and
+    `battery_pct`. `time` is ISO 8601 UTC with `Z` (`simulator.clock.iso_z`)."""
+    if source not in TRACKER_SOURCES:
+        raise ValueError(f"unknown tracker source {source!r}; one of {TRACKER_SOURCES}")
+    event: dict[str, Any] = {
+        "athlete": athlete.name,
+        "gender": athlete.gender,
+        "race": exchange_name(slug),
+        "location": {"latitude": latitude, "longitude": longitude},
+        "elevation": elevation,
+        "time": time,
+        "event": "running",
+        "bib": athlete.bib,
+        "athlete_id": athlete.athlete_id,
+        "source": source,
+    }
+    optional = {"speed_mps": (speed_mps, 2), "accuracy_m": (accuracy_m, 1)}
+    optional["battery_pct"] = (battery_pct, 1)
+    event.update({key: round(v, digits) for key, (v, digits) in optional.items() if v is not None})
+    return event
+
+
 NOT_STARTED = "not_started"
 RUNNING = "running"
 FINISHED = "finished"

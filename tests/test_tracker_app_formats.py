@@ -10,8 +10,8 @@ import pytest
 
 from races import wire
 from races.trackers import fixes
-from races.trackers.contract import build_tracker_event
 from races.trackers.fixes import Malformed
+from simulator.clock import iso_z
 
 MOMENT = datetime(2026, 12, 1, 9, 30, 15, tzinfo=UTC)
 
@@ -111,8 +111,9 @@ class Runner:
 
 
 def test_the_tracker_event_is_the_contract_without_seq_and_distance():
-    event = build_tracker_event(
-        athlete=Runner(), slug="vtr", source="owntracks", time=MOMENT.replace(microsecond=123456),
+    moment = iso_z(MOMENT.replace(microsecond=123456))
+    event = wire.build_tracker_event(
+        athlete=Runner(), slug="vtr", source="owntracks", time=moment,
         latitude=48.2, longitude=16.3, elevation=None, speed_mps=3.14159, battery_pct=55,
     )  # fmt: skip
     assert event == {
@@ -122,5 +123,5 @@ def test_the_tracker_event_is_the_contract_without_seq_and_distance():
         "source": "owntracks", "speed_mps": 3.14, "battery_pct": 55,
     }  # fmt: skip
     with pytest.raises(ValueError, match="source"):
-        build_tracker_event(athlete=Runner(), slug="vtr", source="pigeon", time=MOMENT,
+        wire.build_tracker_event(athlete=Runner(), slug="vtr", source="pigeon", time=iso_z(MOMENT),
                             latitude=0, longitude=0)  # fmt: skip

@@ -10,21 +10,19 @@ and a Traccar server's forward.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from django.test import override_settings
-from kombu import Connection
 
 from harness.waiting import wait_until
-from races import wire
 from races.models import Position, Race
-from tests.conftest import raceweb_processes
 from tests.tracker_support import (
+    RELAY_CONTROL_EXCHANGE,
     osmand_query,
     owntracks_json,
     recording,
+    relay,  # noqa: F401 (the module's relay process, a fixture)
     remove_from_broker,
     start_tracked_race,
     token_for,
@@ -35,30 +33,10 @@ from tests.tracker_support import (
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-CONTROL_EXCHANGE = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
 PACE = {"osmand": 1.0, "traccar-client": 0.9, "owntracks": 1.2, "traccar-forward": 1.1}
 LATE = slice(200, 260)  # the OwnTracks phone's offline stretch
 LATE_INDEXES = range(LATE.start, LATE.stop)
 DEADLINE_S = 90.0
-
-
-@pytest.fixture(scope="module")
-def relay(django_db_setup, django_db_blocker, tmp_path_factory):
-    from tests.conftest import require_service
-
-    require_service("RabbitMQ", "127.0.0.1", 5672)
-    with django_db_blocker.unblock():
-        processes = raceweb_processes(
-            AMQP_URL, tmp_path_factory.mktemp("trackers"), RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE
-        )
-    try:
-        processes.relay()
-        yield processes
-    finally:
-        processes.stop_all()
-        print(processes.logs())
-        with Connection(AMQP_URL) as conn:
-            conn.default_channel.exchange_delete(CONTROL_EXCHANGE)
 
 
 def paced(points, started_at, pace):
@@ -82,9 +60,10 @@ def send(client, door: str, token: str, point) -> None:
     assert answer.status_code == 200, answer.content
 
 
-def test_every_app_feeds_a_tracked_race_whose_results_are_the_recording(relay, client, settings):
+@pytest.mark.usefixtures("relay")
+def test_every_app_feeds_a_tracked_race_whose_results_are_the_recording(client, settings):
     settings.TRACKER_FIXES_PER_SECOND = 0  # four phones replaying a whole race in seconds
-    with override_settings(RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE):
+    with override_settings(RELAY_CONTROL_EXCHANGE=RELAY_CONTROL_EXCHANGE):
         race = start_tracked_race(AMQP_URL, athletes=len(PACE), ago=timedelta(hours=3))
     try:
         athletes = dict(zip(PACE, race.athletes.order_by("bib"), strict=True))

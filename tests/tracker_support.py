@@ -10,9 +10,11 @@ are as each app writes them.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+import pytest
 from django.test import override_settings
 from django.utils import timezone
 from kombu import Connection
@@ -21,10 +23,13 @@ from races import wire
 from races.models import DeviceToken, Race
 from races.organizer import lifecycle
 from races.organizer.gpx import RecordedPoint, parse_recording
-from tests.conftest import SAMPLE_GPX
+from tests.conftest import SAMPLE_GPX, raceweb_processes, require_service
 from tests.factories import make_race, unique_name
 
 RECORDING = "trailrun-vtr-classic-2019.gpx"
+SHARED_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# The relay below listens for race notices here, not on the real control exchange.
+RELAY_CONTROL_EXCHANGE = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
 KNOTS_PER_MPS = 3600.0 / 1852.0
 
 
@@ -62,6 +67,26 @@ def remove_from_broker(amqp_url: str, race: Race) -> None:
             channel.queue_delete(queue)
         for exchange in (wire.exchange_name(race.slug), idle_queue(race)):
             channel.exchange_delete(exchange)
+
+
+@pytest.fixture(scope="module")
+def relay(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The real relay process (`manage.py relay`) on the shared broker, for a module."""
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    with django_db_blocker.unblock():
+        processes = raceweb_processes(
+            SHARED_AMQP_URL,
+            tmp_path_factory.mktemp("relay"),
+            RELAY_CONTROL_EXCHANGE=RELAY_CONTROL_EXCHANGE,
+        )
+    try:
+        processes.relay()
+        yield processes
+    finally:
+        processes.stop_all()
+        print(processes.logs())
+        with Connection(SHARED_AMQP_URL) as conn:
+            conn.default_channel.exchange_delete(RELAY_CONTROL_EXCHANGE)
 
 
 def token_for(athlete, label: str = "phone") -> str:

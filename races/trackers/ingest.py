@@ -24,12 +24,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from races import deployment
+from races import deployment, wire
 from races.models import Athlete, DeviceToken, Race
 from races.operations import tracker_metrics
 from races.spectators.socket_limits import MessageBudget
-from races.trackers.contract import build_tracker_event
 from races.trackers.fixes import Fix
+from simulator.clock import iso_z
 from simulator.publishers import PublishError
 
 logger = logging.getLogger(__name__)
@@ -175,11 +175,11 @@ def ignore_reason(race: Race, fix: Fix, now=None) -> str:
 
 
 def event_of(athlete: Athlete, race: Race, source: str, fix: Fix) -> dict:
-    return build_tracker_event(
+    return wire.build_tracker_event(
         athlete=TrackedAthlete(athlete.name, athlete.gender, athlete.bib, athlete.pk),
         slug=race.slug,
         source=source,
-        time=fix.time,
+        time=iso_z(fix.time),
         latitude=fix.latitude,
         longitude=fix.longitude,
         elevation=fix.elevation,

@@ -24,7 +24,6 @@ from races.organizer.gpx import GPXError, RecordedPoint, parse_recording
 from races.relay import live_store
 from races.relay.race_setup import new_race_state
 from races.trackers import ingest
-from races.trackers.contract import build_tracker_event
 from simulator.clock import iso_z
 
 PUBLISH_BATCH = 500
@@ -74,11 +73,11 @@ def join(athlete: Athlete, data: bytes) -> str:
 
 
 def _event(athlete: Athlete, race: Race, point: RecordedPoint) -> dict:
-    return build_tracker_event(
+    return wire.build_tracker_event(
         athlete=ingest.TrackedAthlete(athlete.name, athlete.gender, athlete.bib, athlete.pk),
         slug=race.slug,
         source="gpx",
-        time=point.time,
+        time=iso_z(point.time),
         latitude=point.latitude,
         longitude=point.longitude,
         elevation=point.elevation,
