@@ -4,14 +4,13 @@ knows every position that must arrive (the fault and cluster-fault suites use th
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from harness.waiting import async_wait_until
 from races import wire
-from races.models import LiveRace, Position
+from races.models import LiveRace, Position, Race
 from races.organizer import lifecycle
 from simulator.publishers import AmqpPublisher
 from tests.factories import EventFeed, make_race, unique_name
@@ -20,8 +19,8 @@ DEADLINE_S = 60.0
 
 
 class ConfirmedRace:
-    """A started race whose events the test publishes (as the simulator would); its
-    simulation segment goes to a queue no worker reads.
+    """A started race whose events the test publishes (as the simulator would, with seq:
+    a tracked race takes them as they are).
 
     `declare_via` is the broker URL the lifecycle declares the race's objects through,
     `publish_via` the one positions are published to (defaults to the same).
@@ -30,9 +29,11 @@ class ConfirmedRace:
     def __init__(
         self, declare_via: str, publish_via: str | None = None, *, athletes: int = 8
     ) -> None:
-        race = make_race(unique_name("Fed"), athletes=athletes)
-        idle_queue = f"nobody-{uuid.uuid4().hex[:8]}"
-        with override_settings(AMQP_URL=declare_via, EMBEDDED=False, SIMULATION_QUEUE=idle_queue):
+        # Tracked: no simulation publishes into it, and the watchdog never revives one (a
+        # simulated race parked in an idle queue was revived mid-test, its simulated
+        # positions then stored beside the test's own).
+        race = make_race(unique_name("Fed"), athletes=athletes, tracking=Race.Tracking.TRACKED)
+        with override_settings(AMQP_URL=declare_via, EMBEDDED=False):
             self.race = lifecycle.start_race(race)
         self.feed = EventFeed(self.race)
         self.confirmed: list[dict] = []
