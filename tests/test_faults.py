@@ -207,7 +207,7 @@ async def test_relay_crash_loses_no_position_and_stores_none_twice(live, spectat
     ws = f"ws://127.0.0.1:{live.web_ports['web']}/ws/races/{race.race.slug}/"
     watcher = await spectators(ws)
     await publish_ticks(race, range(0, 30 * 10, 30))
-    await async_wait_until(lambda: len(watcher.frames()) > 3, DEADLINE_S, "frames before the crash")
+    await async_wait_until(lambda: watcher.frames(), DEADLINE_S, "a frame before the crash")
 
     await asyncio.to_thread(live.kill, "relay")  # mid-stream: unacked deliveries
     await publish_ticks(race, range(300, 30 * 20, 30))  # wait in the durable queue
@@ -350,11 +350,11 @@ async def test_a_flood_from_one_address_is_limited(live, spectators):
     await async_wait_until(lambda: flooder.close_code, 10, "the flooding socket to close")
     assert flooder.close_code == 4429
     await publish_ticks(race, range(0, 90, 30))
-    await async_wait_until(
-        lambda: len(calm.frames()) >= 3 and len(neighbour.frames()) >= 3,
-        DEADLINE_S,
-        "frames for the others",
-    )
+    # The others get every frame that carries the published positions.
+    await everything_stored(race, "the published positions")
+    await caught_up([calm, neighbour], race.race, "frames for the others")
+    assert calm.frames() and neighbour.frames()
+    assert consistent_frames(calm.messages) == consistent_frames(neighbour.messages) == []
 
 
 async def test_an_oversized_frame_closes_that_socket_only(live, spectators):
@@ -369,5 +369,7 @@ async def test_an_oversized_frame_closes_that_socket_only(live, spectators):
     # before the application sees any of it.
     assert sender.close_code in (1006, 1009)
     await publish_ticks(race, range(0, 90, 30))
-    await async_wait_until(lambda: len(neighbour.frames()) >= 3, DEADLINE_S, "frames")
+    await everything_stored(race, "the published positions")
+    await caught_up([neighbour], race.race, "frames for the neighbour")
+    assert neighbour.frames() and consistent_frames(neighbour.messages) == []
     assert neighbour.close_code is None
