@@ -11,6 +11,7 @@ real relay process (`manage.py relay`); the race's results must be the recording
 
 import json
 import threading
+import uuid
 from datetime import timedelta
 
 import gpxpy
@@ -24,13 +25,13 @@ from harness.waiting import wait_until
 from races import wire
 from races.models import Position, Race
 from races.organizer import lifecycle
-from tests.conftest import SAMPLE_GPX
+from tests.conftest import SAMPLE_GPX, raceweb_processes
 from tests.factories import make_race, unique_name
-from tests.tracker_support import RELAY_CONTROL_EXCHANGE, relay  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+CONTROL_EXCHANGE = f"{wire.CONTROL_EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
 RECORDING = "trailrun-vtr-classic-2019.gpx"
 # Each athlete runs the recording at their own pace: 1.0 is the recording itself.
 PACE = {0: 1.0, 1: 0.9, 2: 1.2}
@@ -40,13 +41,34 @@ GPS_JUMPS = 2
 DEADLINE_S = 60.0
 
 
+@pytest.fixture(scope="module")
+def relay(django_db_setup, django_db_blocker, tmp_path_factory):
+    from tests.conftest import require_service
+
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    with django_db_blocker.unblock():
+        processes = raceweb_processes(
+            AMQP_URL,
+            tmp_path_factory.mktemp("old-producer"),
+            RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE,
+        )
+    try:
+        processes.relay()
+        yield processes
+    finally:
+        processes.stop_all()
+        print(processes.logs())
+        with Connection(AMQP_URL) as conn:
+            conn.default_channel.exchange_delete(CONTROL_EXCHANGE)
+
+
 @pytest.fixture
 def tracked_race():
     """A tracked race on the recording's course that started long enough ago for every
     replayed fix to be in the past (the relay refuses fixes from the future)."""
     race = make_race(unique_name("Old producer"), gpx=RECORDING, athletes=3, tracking="tracked")
     with override_settings(
-        EMBEDDED=False, AMQP_URL=AMQP_URL, RELAY_CONTROL_EXCHANGE=RELAY_CONTROL_EXCHANGE
+        EMBEDDED=False, AMQP_URL=AMQP_URL, RELAY_CONTROL_EXCHANGE=CONTROL_EXCHANGE
     ):
         race = lifecycle.start_race(race)  # declares the exchange and the relay's queue
     Race.objects.filter(pk=race.pk).update(started_at=timezone.now() - timedelta(hours=3))
@@ -91,9 +113,8 @@ def athlete_thread(exchange, athlete, gender, positions, started_at, pace):
 # -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("relay")
 def test_the_old_producer_feeds_a_tracked_race_whose_results_are_the_recording(
-    tracked_race, client
+    relay, tracked_race, client
 ):
     race = tracked_race
     athletes = list(race.athletes.order_by("bib"))
