@@ -46,7 +46,7 @@ def stack_env(database_url: str, amqp_url: str, frames_per_second: float) -> dic
         AMQP_URL=amqp_url,
         FRAMES_PER_SECOND=str(frames_per_second),
         DEBUG="True",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         METRICS_PORT="0",
         PYTHONUNBUFFERED="1",
         # Every simulated spectator comes from 127.0.0.1: no per-address socket limit.

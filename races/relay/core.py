@@ -11,13 +11,14 @@ stored (the AMQP intake passes "ack up to this delivery"; the embedded runner pa
 nothing). Sources: `races.relay.amqp_intake.AmqpIntake` (the `manage.py relay` process) and
 `races.relay.embedded.publish` (the in-process simulation of embedded mode).
 
-Per race, every 1/FRAMES_PER_SECOND seconds, whatever arrived is applied to the race's
-`RaceState`, stored in one transaction (positions, athlete states, frame number; see
-`races.relay.live_store`), acked, and only then sent as ONE numbered `update` frame to the
-group `race.<slug>`; the raw events go to `seed.all` for the seed-compatible sockets.
+Per race, whatever arrived becomes one frame, at most FRAMES_PER_SECOND times a second and
+as soon as a burst has settled (`races.relay.race_feed.RaceFeed.ready_at`): it is applied to
+the race's `RaceState`, stored in one transaction (positions, athlete states, frame number;
+see `races.relay.live_store`), acked, and only then sent as ONE numbered `update` frame to
+the group `race.<slug>`; the raw events go to `seed.all` for the seed-compatible sockets.
 Layer calls are shielded from cancellation and bounded by a timeout
-(`races.relay.layer_sends`): a frame that cannot be sent is lost for
-spectators, who see the gap in frame numbers and get a fresh snapshot.
+(`races.relay.layer_sends`): a frame that cannot be sent is lost for spectators, who see
+the gap in frame numbers and get a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -38,14 +38,14 @@ from races.operations import metrics
 from races.relay import alert_feed, live_store, race_records, tracker_fixes
 from races.relay.events import Event, InvalidEvent, decode
 from races.relay.layer_sends import GroupSender
+from races.relay.race_feed import Ack, RaceFeed
+from races.relay.relay_stats import RelayStats
 
 logger = logging.getLogger(__name__)
 
 # After Finish/Stop, events still in flight get this long to arrive before the last frame.
 RELEASE_GRACE_S = 1.0
 SEED_EVENTS_PER_MESSAGE = 2000
-
-Ack = Callable[[], object]
 
 
 class EventSource(Protocol):
@@ -54,36 +54,6 @@ class EventSource(Protocol):
     def consume(self, slug: str) -> None: ...
 
     def cancel(self, slug: str, *, delete_queue: bool) -> None: ...
-
-
-@dataclass
-class RelayStats:
-    """Counters for the metrics exporter (issue 6): read them, never reset them."""
-
-    events_in: int = 0
-    positions_stored: int = 0
-    duplicates: int = 0
-    invalid: int = 0
-    frames_sent: int = 0
-    send_timeouts: int = 0
-    sends_dropped: int = 0
-    store_failures: int = 0
-    last_flush_s: float = 0.0
-    per_race_frame: dict[str, int] = field(default_factory=dict)
-
-
-class RaceFeed:
-    """One race inside the relay: its inbox, its state, its frame counter."""
-
-    def __init__(self, slug: str) -> None:
-        self.slug = slug
-        self.group = wire.race_group(slug)
-        self.loaded: live_store.LoadedRace | None = None
-        self.inbox: list[tuple[Sequence[Event], Ack | None]] = []
-        self.lock = asyncio.Lock()
-        self.finish_requested = False
-        self.alerts: alert_feed.AlertFeed | None = None  # race control's watch
-        self.alerts_checked = 0.0
 
 
 class RelayCore:
@@ -109,6 +79,7 @@ class RelayCore:
         self._send = self._sender.send
         self._background: set[asyncio.Future] = set()
         self._stopping = False
+        self._woken = asyncio.Event()  # an inbox got its first event
 
     # ---- input ---------------------------------------------------------------------
 
@@ -117,7 +88,8 @@ class RelayCore:
         feed = self.feeds.get(slug)
         if feed is None:
             feed = self.feeds[slug] = RaceFeed(slug)
-        feed.inbox.append((events, ack))
+        if feed.add(events, ack, time.monotonic()):
+            self._woken.set()
         self.stats.events_in += len(events)
         metrics.relay_consumed(slug, len(events))
 
@@ -199,11 +171,11 @@ class RelayCore:
     # ---- the frame loop ----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Flush every race once per frame interval, until `stop()`."""
+        """Flush each race when its inbox is due (`RaceFeed.ready_at`), until `stop()`."""
         self.loop = asyncio.get_running_loop()
         while not self._stopping:
             began = time.monotonic()
-            busy = [feed for feed in self.feeds.values() if feed.inbox]
+            busy = [f for f in self.feeds.values() if f.ready_at(self.interval) <= began]
             if busy:
                 results = await asyncio.gather(
                     *(self.flush(feed) for feed in busy), return_exceptions=True
@@ -213,9 +185,24 @@ class RelayCore:
                     if isinstance(result, Exception):
                         self.stats.store_failures += 1
                         logger.error("race %s: frame failed", feed.slug, exc_info=result)
+                self.stats.last_flush_s = time.monotonic() - began
             await self._check_alerts()
-            self.stats.last_flush_s = time.monotonic() - began
-            await asyncio.sleep(max(self.interval - self.stats.last_flush_s, 0.0))
+            await self._wait_for_work()
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until the next inbox is due, a first event arrives, or one interval (the
+        alerts and `stop()` are looked at once per interval)."""
+        now = time.monotonic()
+        dues = [feed.ready_at(self.interval) - now for feed in self.feeds.values()]
+        timeout = min([self.interval, *dues])
+        if timeout <= 0:
+            await asyncio.sleep(0)  # let the intake and the sends run between frames
+            return
+        self._woken.clear()
+        try:
+            await asyncio.wait_for(self._woken.wait(), timeout)
+        except TimeoutError:
+            pass
 
     def stop(self) -> None:
         self._stopping = True
@@ -235,6 +222,7 @@ class RelayCore:
             if not feed.inbox:
                 return
             batch, feed.inbox = feed.inbox, []
+            feed.last_flush_at = time.monotonic()
             try:
                 if feed.loaded is None:
                     feed.loaded = await self._in_db(live_store.load_race, feed.slug)
