@@ -55,6 +55,7 @@ class Delivery:
     gaps: int = 0
     repeats: int = 0
     mismatches: int = 0
+    unmeasured_frames: int = 0  # v2 frames a client process could not place (while connecting)
     connect_s: float = 0.0
     connect_errors: dict[str, int] = field(default_factory=dict)
     early_closes: dict[str, int] = field(default_factory=dict)
@@ -63,7 +64,16 @@ class Delivery:
     def add(self, result: dict, ready: dict) -> None:
         self.connected += result["connected"]
         self.window_s = max(self.window_s, result["window_s"])
-        for key in ("frames", "positions", "bytes", "snapshots", "gaps", "repeats", "mismatches"):
+        for key in (
+            "frames",
+            "positions",
+            "bytes",
+            "snapshots",
+            "gaps",
+            "repeats",
+            "mismatches",
+            "unmeasured_frames",
+        ):
             setattr(self, key, getattr(self, key) + result[key])
         self.snapshot_bytes = max(self.snapshot_bytes, result.get("snapshot_bytes", 0))
         self.connect_s = max(self.connect_s, ready.get("connect_s", 0.0))
@@ -101,6 +111,7 @@ class Delivery:
             "repeats": self.repeats,
             "resyncs": max(self.snapshots - self.connected, 0),
             "mismatches": self.mismatches,
+            "unmeasured_frames": self.unmeasured_frames,
             "connect_errors": self.connect_errors,
             "early_closes": self.early_closes,
         }

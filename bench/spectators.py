@@ -51,6 +51,7 @@ class Totals:
     gaps: int = 0  # frames missing between two consecutive receipts
     repeats: int = 0  # frames received twice or out of order
     mismatches: int = 0  # frames whose quick scan disagreed with json.loads
+    unmeasured_frames: int = 0  # v2 frames older than this process's decoded state
     early_closes: Counter[str] = field(default_factory=Counter)
     latency: Histogram = field(default_factory=Histogram)
 
@@ -59,7 +60,8 @@ class CompactTimes:
     """`raceweb.v2` frames of this process's race, each decoded once and in order (every
     socket gets the same frame N, after N - 1): the event times of the positions."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, totals: Totals, size: int = 512) -> None:
+        self.totals = totals
         self.size = size
         self.athletes: dict[int, dict] = {}
         self.frame: int | None = None
@@ -72,11 +74,19 @@ class CompactTimes:
             self.frame = number
 
     def times(self, number: int, data: bytes) -> list[tuple[float, int]] | None:
+        """The event times of update ``number``; [] when this process cannot decode it (its
+        sockets' snapshots were not all taken at one frame while they connected, so one
+        socket may still get a frame older than what another socket's snapshot holds);
+        None when the frame does not decode: a real mismatch."""
         found = self._times.get(number)
         if found is None:
             if self.frame is None or number != self.frame + 1:
-                return None  # not decodable here (cannot happen while frames keep order)
-            update = wire_v2.decode_update(data, self.athletes)
+                self.totals.unmeasured_frames += 1
+                return []
+            try:
+                update = wire_v2.decode_update(data, self.athletes)
+            except wire_v2.DecodeError:
+                return None
             wire.merge_update(self.athletes, {}, update)
             self.frame = number
             stamps = Counter(a["time"].encode() for a in update["athletes"] if a.get("time"))
@@ -261,7 +271,7 @@ async def open_all(args: argparse.Namespace, totals: Totals, window: Window):
     errors: Counter[str] = Counter()
     sockets: list[LeanSocket] = []
     cache = FrameCache()
-    compact = CompactTimes() if args.protocol == "v2" else None
+    compact = CompactTimes(totals) if args.protocol == "v2" else None
 
     async def open_one(index: int) -> None:
         url = args.url[index % len(args.url)]
@@ -333,6 +343,7 @@ async def main(args: argparse.Namespace) -> dict:
         "gaps": totals.gaps,
         "repeats": totals.repeats,
         "mismatches": totals.mismatches,
+        "unmeasured_frames": totals.unmeasured_frames,
         "latency": totals.latency.to_json(),
     }
 
