@@ -11,6 +11,7 @@ import autobahn.util  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from races import deployment  # noqa: E402
+from races.operations.garbage_collection import tune_for_long_running_process  # noqa: E402
 from races.operations.races_running import register_web_collectors  # noqa: E402
 from races.spectators.routing import websocket_urlpatterns  # noqa: E402
 from races.spectators.socket_limits import SocketLimits  # noqa: E402
@@ -32,3 +33,5 @@ application = ProtocolTypeRouter(
 
 # Embedded mode runs the relay inside this process, around the application.
 application = deployment.current().wrap_asgi(application)
+
+tune_for_long_running_process()  # last: what start-up made is never scanned again

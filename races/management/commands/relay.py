@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from races import deployment
+from races.operations.garbage_collection import tune_for_long_running_process
 from races.operations.metrics_server import start_metrics_server
 from races.relay.amqp_intake import AmqpIntake
 from races.relay.core import RelayCore
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         if not deployment.current().separate_relay:
             raise CommandError("Set AMQP_URL: in embedded mode the web process relays.")
         start_metrics_server()  # /metrics on METRICS_PORT
+        tune_for_long_running_process()
         asyncio.run(run_relay())
 
 
