@@ -197,6 +197,22 @@ def overlapping_labels(page) -> list[str]:
     )
 
 
+def title_is_whole(page) -> bool:
+    """The race name fits its heading (it was cut to "Ultr…" at 768 px)."""
+    return page.eval_on_selector("#race-name", "h => h.scrollWidth <= h.clientWidth")
+
+
+def legend_under_attribution(page) -> bool:
+    """The map's legend and Leaflet's attribution overlap (they did at 768 px)."""
+    return page.evaluate(
+        """() => {
+          const a = document.querySelector('.map-legend').getBoundingClientRect();
+          const b = document.querySelector('.leaflet-control-attribution').getBoundingClientRect();
+          return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+        }"""
+    )
+
+
 @pytest.mark.parametrize("protocol", ["v1", "v2"])
 def test_numbers_are_never_cut_and_profile_labels_never_overlap_at_any_width(
     open_long_race, protocol
@@ -224,6 +240,8 @@ def test_numbers_are_never_cut_and_profile_labels_never_overlap_at_any_width(
         )
         assert "+" in "".join(texts) and any(re.match(r"\+\d+:\d\d:\d\d$", t) for t in texts)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert title_is_whole(page), f"the race name is cut at {width} px"
+        assert not legend_under_attribution(page), f"the map's legend is hidden at {width} px"
         labels = page.evaluate("raceweb.profile.labels.map(l => l.text)")
         assert overlapping_labels(page) == [], f"profile labels overlap at {width} px"
         assert {"Start", "Finish"} <= set(labels), labels
