@@ -13,6 +13,7 @@ from races.models import LiveAthlete, LiveRace, Position, Race
 from races.organizer import lifecycle
 from races.relay import embedded, live_store
 from races.relay.core import RelayCore
+from races.relay.race_feed import QUIET_S, RaceFeed
 from races.wire import SEED_GROUP
 from tests.factories import EventFeed, started_race
 
@@ -190,6 +191,26 @@ async def test_a_frame_of_a_race_reset_meanwhile_is_not_stored():
     await core.flush(core.feeds[race.slug])
     assert await Position.objects.filter(race=race).acount() == 0
     assert not await LiveAthlete.objects.filter(race=race).aexists()
+
+
+def test_a_frame_is_due_when_its_burst_is_over_and_never_more_often_than_the_rate():
+    """The frame rule on the race's clock alone: a burst's frame waits for QUIET_S of
+    quiet; a trickle that is never quiet waits one interval at most; and a frame never
+    follows the previous one by less than an interval."""
+    interval = 0.25
+    feed = RaceFeed("quiet")
+    assert feed.ready_at(interval) == float("inf")  # nothing to send
+    feed.add([], None, now=10.0)
+    feed.add([], None, now=10.03)  # the burst goes on
+    assert feed.ready_at(interval) == pytest.approx(10.03 + QUIET_S)
+    trickle = RaceFeed("trickle")
+    for step in range(20):  # an event every 20 ms: never QUIET_S without one
+        trickle.add([], None, now=20.0 + 0.02 * step)
+    assert trickle.ready_at(interval) == pytest.approx(20.0 + interval)
+    trickle.last_flush_at = 20.3
+    trickle.inbox.clear()
+    trickle.add([], None, now=20.31)
+    assert trickle.ready_at(interval) == pytest.approx(20.3 + interval)  # the rate cap
 
 
 async def test_positions_after_a_quiet_spell_go_out_without_waiting_for_a_frame_clock():

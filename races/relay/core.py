@@ -185,7 +185,6 @@ class RelayCore:
                     if isinstance(result, Exception):
                         self.stats.store_failures += 1
                         logger.error("race %s: frame failed", feed.slug, exc_info=result)
-                self.stats.last_flush_s = time.monotonic() - began
             await self._check_alerts()
             await self._wait_for_work()
 

@@ -37,8 +37,8 @@ class RaceFeed:
         self.finish_requested = False
         self.alerts: alert_feed.AlertFeed | None = None  # race control's watch
         self.alerts_checked = 0.0
-        self.waiting_since = 0.0  # monotonic time of the oldest event in the inbox
-        self.last_event_at = 0.0  # ... and of the newest
+        self.waiting_since = 0.0  # monotonic time the inbox last went from empty to not
+        self.last_event_at = 0.0  # ... and of its newest event
         self.last_flush_at = -math.inf
 
     def ready_at(self, interval: float) -> float:

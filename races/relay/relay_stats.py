@@ -18,5 +18,4 @@ class RelayStats:
     send_timeouts: int = 0
     sends_dropped: int = 0
     store_failures: int = 0
-    last_flush_s: float = 0.0
     per_race_frame: dict[str, int] = field(default_factory=dict)
