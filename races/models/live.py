@@ -8,7 +8,11 @@ from races.models.race import Athlete, Race
 class Position(models.Model):
     """One position of one athlete, as it came through the race's fanout. Relay-written."""
 
-    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="positions")
+    # No index of its own: each of the indexes below starts with the race (one index less
+    # to write per position, 1,000 a second per race at the design load).
+    race = models.ForeignKey(
+        Race, on_delete=models.CASCADE, related_name="positions", db_index=False
+    )
     athlete = models.ForeignKey(Athlete, on_delete=models.CASCADE, related_name="positions")
     seq = models.BigIntegerField()
     time = models.DateTimeField()
@@ -54,7 +58,15 @@ class LiveRace(models.Model):
 
 
 class LiveAthlete(models.Model):
-    """One athlete's latest state in the spectator protocol's ATHLETE form (relay-written)."""
+    """One athlete's latest state in the spectator protocol's ATHLETE form (relay-written).
+
+    Every row of a running race is rewritten once a second. On PostgreSQL the table keeps
+    free room in each page (fillfactor, migration 0010) so that the rewrite stays in the
+    page (a HOT update: no index entry, the old version pruned in place). Measured with a
+    1,000-athlete race, 59 frames: with PostgreSQL's default (full pages) 6 % of the
+    updates were HOT, the table grew to 130 MB for 6,000 live rows, and storing the states
+    took 21-25 ms a frame; with fillfactor 40, 100 % HOT, 12 MB, 16 ms.
+    """
 
     athlete = models.OneToOneField(
         Athlete, on_delete=models.CASCADE, primary_key=True, related_name="live"
