@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 # (and the relay's memory); too small and a backlog drains slower than it could.
 PREFETCH_PER_RACE = 20000
 HANDOFF_EVERY_S = 0.02
+# ... or as soon as the socket has been quiet this long with events in hand: the end of a
+# burst (a simulation tick) reaches the core at once, not up to HANDOFF_EVERY_S later.
+HANDOFF_WHEN_QUIET_S = 0.002
 READ_CHUNK_BYTES = 8192
 RECONNECT_PAUSE_S = 1.0
 
@@ -119,6 +122,8 @@ class AmqpIntake:
             self._run_commands(conn)
             deadline = time.monotonic() + HANDOFF_EVERY_S
             while (left := deadline - time.monotonic()) > 0:
+                if self._buffers:
+                    left = min(left, HANDOFF_WHEN_QUIET_S)
                 try:
                     if wait_for_data is None:
                         conn.drain_events(timeout=left)

@@ -36,7 +36,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from races import wire, wire_decisions
 from races.operations import metrics
 from races.relay import alert_feed, live_store, race_records, tracker_fixes
-from races.relay.events import Event, InvalidEvent, decode
+from races.relay.events import Event, InvalidEvent
 from races.relay.layer_sends import GroupSender
 from races.relay.race_feed import Ack, RaceFeed
 from races.relay.relay_stats import RelayStats
@@ -158,10 +158,7 @@ class RelayCore:
         feed = self.feeds.pop(slug, None)
         if feed is not None:
             async with feed.lock:
-                for _, ack in feed.inbox:
-                    if ack is not None:
-                        ack()
-                feed.inbox.clear()
+                _ack_all(feed.take_inbox())
         if self.source is not None:
             self.source.cancel(slug, delete_queue=True)
         await self._send(wire.race_group(slug), {"type": "race.reset"})
@@ -220,7 +217,7 @@ class RelayCore:
         async with feed.lock:
             if not feed.inbox:
                 return
-            batch, feed.inbox = feed.inbox, []
+            batch = feed.take_inbox()
             feed.last_flush_at = time.monotonic()
             try:
                 if feed.loaded is None:
@@ -232,7 +229,7 @@ class RelayCore:
                 # was reset: carry on from what is stored, with this batch again.
                 logger.info("race %s: %s; reloading", feed.slug, stale)
                 feed.loaded = None
-                feed.inbox[:0] = batch
+                feed.put_back(batch)
                 return
             except (live_store.UnknownRace, live_store.RaceNotLive) as error:
                 logger.warning("events for race %r dropped: %r", feed.slug, error)
@@ -244,10 +241,11 @@ class RelayCore:
                 self.stats.store_failures += 1
                 metrics.RELAY_STORE_FAILURES.inc()
                 feed.loaded = None  # rebuild from what is stored; re-apply this batch
-                feed.inbox[:0] = batch
+                feed.put_back(batch)
                 await self._in_db(_close_db_connection)
                 return
             _ack_all(batch)
+            feed.expected = feed.loaded.state.out_on_course()
             if frame is not None:
                 await self._send_frame(feed, *frame)
             await self._finish_if_everyone_done(feed, feed.loaded)
@@ -264,10 +262,11 @@ class RelayCore:
         fixes, raw = [], []
         duplicates = 0
         began = time.perf_counter()
-        for events, _ in batch:
-            for event in events:
+        for received, _ in batch:
+            for data, text, error in received:
                 try:
-                    data, text = decode(event)
+                    if error is not None:
+                        raise error
                     if wire_decisions.is_decision(data):
                         state.apply_decision(data)
                         logger.info("race %s: decision %s", feed.slug, data)
@@ -380,7 +379,7 @@ def _close_db_connection() -> None:
     connection.close()
 
 
-def _ack_all(batch: Iterable[tuple[Sequence[Event], Ack | None]]) -> None:
+def _ack_all(batch: Iterable[tuple[Sequence, Ack | None]]) -> None:
     for _, ack in batch:
         if ack is not None:
             ack()

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from races.wire import EVENTS
 
@@ -39,6 +39,35 @@ def decode(event: Event) -> tuple[dict, str | None]:
     if not isinstance(data, dict):
         raise InvalidEvent("an event must be a JSON object")
     return data, text
+
+
+class Received(NamedTuple):
+    """An event as it came in, decoded once on arrival: `data`, its JSON `text` (None for a
+    dict), or the `error` that makes it unusable (reported when its frame is applied)."""
+
+    data: dict | None
+    text: str | None
+    error: InvalidEvent | None = None
+
+
+def receive(event: Event) -> Received:
+    """`decode` that keeps the error for later instead of raising it."""
+    try:
+        return Received(*decode(event))
+    except InvalidEvent as error:
+        return Received(None, None, error)
+
+
+def athlete_reference(event: Mapping) -> tuple[str, Any] | None:
+    """Which athlete an event is about, as it names them: ("id", athlete_id), ("bib",
+    bib) or ("name", athlete), in that order of precedence; None if it names nobody."""
+    if event.get("athlete_id") is not None:
+        return ("id", event["athlete_id"])
+    if event.get("bib") is not None:
+        return ("bib", str(event["bib"]))
+    if isinstance(event.get("athlete"), str):
+        return ("name", event["athlete"])
+    return None
 
 
 def parse_time(value: object) -> datetime:

@@ -26,7 +26,7 @@ from races.relay.athlete_state import AthleteSpec, AthleteState, CheckpointSpec,
 from races.relay.course_line import CourseLine
 from races.relay.events import InvalidEvent
 from races.relay.ranking import assign_ranks_and_gaps
-from races.wire import DNF, DNS, FINISHED, RUNNING
+from races.wire import DNF, DNS, FINISHED, NOT_STARTED, RUNNING
 from races.wire_decisions import DECISION_KINDS, DECISION_PUBLIC_KEYS
 from simulator.effort import CourseEffort
 
@@ -293,6 +293,15 @@ class RaceState:
     def last_seqs(self) -> dict[int, int]:
         return {a.spec.id: a.last_seq for a in self._athletes.values() if a.last_seq >= 0}
 
+    def out_on_course(self) -> int:
+        """How many athletes the race still hears from: started or not, not finished, not
+        out, no decision of race control's (a simulation tick has one event from each)."""
+        return sum(
+            1
+            for a in self._athletes.values()
+            if a.status in (RUNNING, NOT_STARTED) and a.decision is None
+        )
+
     @property
     def everyone_done(self) -> bool:
         """True once every athlete on the start list has finished or dropped out."""
@@ -310,21 +319,18 @@ class RaceState:
     # ---- internals ---------------------------------------------------------------------
 
     def _find_athlete(self, event: Mapping) -> AthleteState:
-        athlete_id = event.get("athlete_id")
-        if athlete_id is not None:
-            if isinstance(athlete_id, bool) or not isinstance(athlete_id, int):
-                raise InvalidEvent(f"athlete_id must be an integer, not {athlete_id!r:.40}")
-            athlete = self._athletes.get(athlete_id)
-        elif event.get("bib") is not None:
-            athlete = self._by_bib.get(str(event["bib"]))
-        elif isinstance(event.get("athlete"), str):
-            athlete = self._by_name.get(event["athlete"])
+        reference = events.athlete_reference(event)
+        kind, value = reference if reference is not None else ("", None)
+        if kind == "id":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidEvent(f"athlete_id must be an integer, not {value!r:.40}")
+            athlete = self._athletes.get(value)
         else:
-            athlete = None
+            athlete = (self._by_bib if kind == "bib" else self._by_name).get(value)
         if athlete is None:
             raise InvalidEvent(
-                f"athlete not on the start list: id={athlete_id!r} bib={event.get('bib')!r} "
-                f"name={event.get('athlete')!r}"
+                f"athlete not on the start list: id={event.get('athlete_id')!r} "
+                f"bib={event.get('bib')!r} name={event.get('athlete')!r}"
             )
         return athlete
 
