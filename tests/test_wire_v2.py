@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 
 import pytest
 
@@ -49,6 +50,22 @@ def test_every_recorded_frame_decodes_to_the_v1_state(committed):
                 again = wire_v2.decode_snapshot(wire_v2.encode_snapshot(snapshot))
                 assert canonical(again) == snapshot, f"{name}: snapshot {update['frame']}"
     assert frames >= 120
+
+
+def test_the_times_of_every_recorded_frame_read_alone_match_the_full_decode(committed):
+    """The benchmark's spectators read only the event times of each frame: they must count
+    the same positions at the same times as a full decode and merge."""
+    for name, run in runs(committed):
+        first = run["snapshots"][0]
+        v1 = {a["id"]: a for a in copy.deepcopy(first["athletes"])}
+        held = {a["id"]: wire_v2.codec.time_ms(a.get("time")) for a in first["athletes"]}
+        for update in run["updates"]:
+            compact = wire_v2.encode_update(v1, update)
+            wire.merge_update(v1, {}, copy.deepcopy(update))
+            stamps = [a["time"] for a in update["athletes"] if a.get("time")]
+            expected = Counter(wire_v2.codec.time_ms(stamp) for stamp in stamps)
+            assert wire_v2.update_times(compact, held) == expected, f"{name}: {update['frame']}"
+        assert held == {i: wire_v2.codec.time_ms(a.get("time")) for i, a in v1.items()}, name
 
 
 def test_v2_carries_no_static_fields_in_updates_and_far_fewer_bytes(committed):

@@ -53,6 +53,7 @@ from races.wire_v2.frames import (
     message_kind,
     pack,
     unpack,
+    update_times,
 )
 from races.wire_v2.snapshots import decode, decode_snapshot, encode_snapshot, snapshot_of
 
@@ -73,4 +74,5 @@ __all__ = [
     "pack",
     "snapshot_of",
     "unpack",
+    "update_times",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from races import wire
@@ -17,6 +18,7 @@ from races.wire_v2.codec import (
     coded,
     flatten,
     read_clock,
+    time_ms,
     unflatten,
     value_of,
     varint,
@@ -155,3 +157,48 @@ def decode_update(data: bytes, athletes: Mapping[int, Mapping]) -> dict:
     reader.at = clock_at
     clock_s = read_clock(reader, extras)
     return wire.update_message(frame, clock_s, list(partials.values()))
+
+
+_TIME_BIT = FIELD_OF["time"][0]
+
+
+def update_times(data: bytes, held: MutableMapping[int, int | None]) -> Counter[int]:
+    """How many athletes of update `data` carry each event time (ms): the positions a
+    receiver that follows only the times gets from it, without the full decode.
+
+    `held` maps athlete id to event time (ms, or None) at the frame before; it is advanced
+    in place. For the benchmark's spectators: a client process of 250 sockets decoded each
+    1,000-athlete frame in full (10 ms) just for its times, eight processes on the cores
+    the server was measured on. Raises DecodeError like `decode_update`.
+    """
+    reader = Reader(unpack(data))
+    if reader.varint() != UPDATE:
+        raise DecodeError("not an update")
+    reader.varint()  # frame
+    reader.varint()  # clock
+    moved: dict[int, int | None] = {}
+    athlete_id = 0
+    for _ in range(reader.varint()):
+        athlete_id += reader.varint()
+        mask = reader.varint()
+        if athlete_id not in held:
+            raise DecodeError(f"athlete {athlete_id} is not in the previous frame")
+        bit = 0
+        while mask:
+            if mask & 1:
+                delta = reader.zigzag()
+                if bit == _TIME_BIT:
+                    base = held[athlete_id]
+                    if base is None:
+                        raise DecodeError(f"athlete {athlete_id}: no time to add to")
+                    moved[athlete_id] = base + delta
+            mask >>= 1
+            bit += 1
+    rest = reader.rest()
+    for extra in (json.loads(rest) if rest else {}).get("athletes", ()):
+        if "time" in extra:
+            moved[extra["id"]] = time_ms(extra["time"])
+        elif extra["id"] not in held:
+            held[extra["id"]] = None
+    held.update(moved)
+    return Counter(ms for ms in moved.values() if ms is not None)
