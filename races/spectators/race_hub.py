@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 
 from races import wire, wire_v2
 from races.operations import metrics
+from races.operations.garbage_collection import collections_deferred
 from races.spectators import snapshots
 from races.spectators.hub import RING_FRAMES, GroupHub, Spectator, get_hub, text_message
 from races.spectators.socket_writer import Outgoing
@@ -125,24 +126,29 @@ class RaceHub(GroupHub):
     async def _on_frame(self, message: dict) -> None:
         frame = message["frame"]
         if frame == self.frame + 1:
-            text = message["text"]
-            update = json.loads(text)
-            compact = None
-            if any(spectator.compact for spectator in self.spectators):
-                compact = Outgoing(wire_v2.encode_update(self.athletes, update))  # before merging
-            wire.merge_update(self.athletes, self.race, update)
-            self.frame = frame
-            outgoing = Outgoing(text, compact)
-            self.ring.append((frame, outgoing))
-            handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
-            due = message.get("due")  # when this frame's positions were due (the relay's)
-            if handed and due:
-                metrics.observe_delivery(self.slug, due)
+            with collections_deferred():  # the frame's objects die young
+                await self._send_next(message)
         elif frame > self.loaded_frame:
             logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
             metrics.FRAME_RESYNCS.inc()
             await self.resync()
         # else: already inside the snapshot loaded after subscribing
+
+    async def _send_next(self, message: dict) -> None:
+        """Merge the next frame into the state and send it to every socket."""
+        text = message["text"]
+        update = json.loads(text)
+        compact = None
+        if any(spectator.compact for spectator in self.spectators):
+            compact = Outgoing(wire_v2.encode_update(self.athletes, update))  # before merging
+        wire.merge_update(self.athletes, self.race, update)
+        self.frame = message["frame"]
+        outgoing = Outgoing(text, compact)
+        self.ring.append((self.frame, outgoing))
+        handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
+        due = message.get("due")  # when this frame's positions were due (the relay's)
+        if handed and due:
+            metrics.observe_delivery(self.slug, due)
 
     async def resync(self) -> None:
         self.resyncs += 1
