@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gpxpy
 
-from races import wire
+from races import wire, wire_v2
 from races.relay.athlete_state import AthleteSpec, CheckpointSpec
 from races.relay.course_line import CourseLine
 from races.relay.race_state import RaceState
@@ -75,6 +75,8 @@ class Recorder:
             CheckpointSpec("Finish", length, "finish"),
         ]
         self.runs: list[dict] = []
+        # Per run, each update as the relay encodes it in `raceweb.v2` (not in the fixture).
+        self.compact_runs: list[list[bytes]] = []
 
     def new_run(self) -> None:
         """A start, or a restart after a reset: fresh state, frames from 1, snapshot 0."""
@@ -90,6 +92,7 @@ class Recorder:
         self.frame = 0
         self.run = {"snapshots": [self.snapshot()], "updates": []}
         self.runs.append(self.run)
+        self.compact_runs.append([])
 
     def frame_of(self, events: list[dict]) -> None:
         """One relay frame: apply, take the changes, store, send (if there is anything)."""
@@ -102,6 +105,8 @@ class Recorder:
             self.stored[athlete["id"]] = json.loads(wire.dumps(athlete))
         update = wire.update_message(self.frame, self.state.clock_s, changes.wire)
         self.run["updates"].append(json.loads(wire.dumps(update)))
+        compact = wire_v2.encode_update(changes.previous, update, repeats=False)
+        self.compact_runs[-1].append(compact)
         if self.frame % SNAPSHOT_EVERY == 0:
             self.run["snapshots"].append(self.snapshot())
 
@@ -178,6 +183,12 @@ def play(recorder: Recorder, simulation: RaceSimulation, rng: random.Random, *, 
 
 def record() -> dict:
     """Every recorded race (deterministic)."""
+    races = [recorder.recording() for recorder in recorded()]
+    return {"generator": "python -m tests.wire_recordings", "races": races}
+
+
+def recorded() -> list[Recorder]:
+    """The recorded races, as their recorders hold them."""
     points = loop_course()
     recordings = []
 
@@ -186,14 +197,14 @@ def record() -> dict:
     loop.new_run()
     play(loop, simulation, random.Random(1), until=simulation.last_tick)
     loop.end_run()
-    recordings.append(loop.recording())
+    recordings.append(loop)
 
     simulation = simulated(points, seed=23, dnf_rate=0.02)
     tracked = Recorder(points, athletes_of(simulation), "Loop course, trackers (snapped)")
     tracked.new_run()
     play(tracked, simulation, random.Random(2), until=simulation.last_tick, tracker=True)
     tracked.end_run()
-    recordings.append(tracked.recording())
+    recordings.append(tracked)
 
     simulation = simulated(points, seed=37, dnf_rate=0.02)
     reset = Recorder(points, athletes_of(simulation), "Reset mid-race, then run again")
@@ -203,8 +214,8 @@ def record() -> dict:
     reset.new_run()  # reset: the live state is cleared, frames count from 1 again
     play(reset, simulation, random.Random(4), until=simulation.last_tick)
     reset.end_run()
-    recordings.append(reset.recording())
-    return {"generator": "python -m tests.wire_recordings", "races": recordings}
+    recordings.append(reset)
+    return recordings
 
 
 def write(path: Path = FIXTURE) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from races import wire, wire_decisions
+from races import wire, wire_decisions, wire_v2
 from races.operations import metrics
 from races.relay import alert_feed, live_store, race_records, tracker_fixes
 from races.relay.events import Event, InvalidEvent
@@ -256,7 +256,9 @@ class RelayCore:
             feed.finish_requested = True
             await self._in_db(race_records.finish_race, loaded.race_id)
 
-    async def _apply_and_store(self, feed: RaceFeed, batch) -> tuple[int, str, list, list] | None:
+    async def _apply_and_store(
+        self, feed: RaceFeed, batch
+    ) -> tuple[int, str, bytes | None, list, list] | None:
         loaded = feed.loaded
         state = loaded.state
         fixes, raw = [], []
@@ -295,7 +297,7 @@ class RelayCore:
         clock_s = state.clock_s
         applied = time.perf_counter()
         with metrics.RELAY_BATCH_INSERT_SECONDS.time():
-            written = await self._in_db(
+            storing = self._start_in_db(
                 live_store.store_frame,
                 loaded.race_id,
                 frame,
@@ -304,6 +306,11 @@ class RelayCore:
                 changes.full,
                 {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
             )
+            # Both encodings while the database thread stores (waiting on PostgreSQL).
+            update = wire.update_message(frame, clock_s, changes.wire)
+            text = wire.dumps(update)
+            compact = _compact(feed.slug, changes.previous, update)
+            written = await storing
         loaded.frame = frame
         if written < len(fixes):  # older positions that had been stored before
             self.stats.duplicates += len(fixes) - written
@@ -321,14 +328,21 @@ class RelayCore:
         )
         if due:
             metrics.relay_lag(feed.slug, due[-1][0])
-        update = wire.update_message(frame, clock_s, changes.wire)
-        return frame, wire.dumps(update), raw, due
+        return frame, text, compact, raw, due
 
     async def _send_frame(
-        self, feed: RaceFeed, frame: int, text: str, raw: list[str], due: list
+        self,
+        feed: RaceFeed,
+        frame: int,
+        text: str,
+        compact: bytes | None,
+        raw: list[str],
+        due: list,
     ) -> None:
-        # `due`: when this frame's positions were due, for the web's delivery latency.
-        message = {"type": "race.frame", "frame": frame, "text": text, "due": due}
+        # `text`: the v1 update; `compact`: the same in `raceweb.v2`, encoded once here for
+        # every web process; `due`: when its positions were due (the web's delivery latency).
+        message = {"type": "race.frame", "frame": frame, "text": text, "compact": compact}
+        message["due"] = due
         await self._send(feed.group, message)
         self.stats.frames_sent += 1
         self.stats.per_race_frame[feed.slug] = frame
@@ -361,7 +375,11 @@ class RelayCore:
 
     async def _in_db(self, function: Callable, *args: Any) -> Any:
         """Run `function` in the relay's database thread (one connection, kept open)."""
-        return await asyncio.get_running_loop().run_in_executor(self._db, _checked, function, args)
+        return await self._start_in_db(function, *args)
+
+    def _start_in_db(self, function: Callable, *args: Any) -> asyncio.Future:
+        """`_in_db`, started now: the caller can work until it awaits the result."""
+        return asyncio.get_running_loop().run_in_executor(self._db, _checked, function, args)
 
 
 def _checked(function: Callable, args: tuple) -> Any:
@@ -372,6 +390,16 @@ def _checked(function: Callable, args: tuple) -> Any:
     except DatabaseError:
         connection.close()
         raise
+
+
+def _compact(slug: str, previous: dict[int, dict], update: dict) -> bytes | None:
+    """The update in `raceweb.v2`, or None if it cannot be encoded (logged): the v2
+    sockets then get the v1 text, which the page reads too."""
+    try:
+        return wire_v2.encode_update(previous, update, repeats=False)
+    except Exception:
+        logger.exception("race %s: frame %s not encoded for raceweb.v2", slug, update["frame"])
+        return None
 
 
 def _close_db_connection() -> None:

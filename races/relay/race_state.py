@@ -59,10 +59,14 @@ class Fix:
 
 @dataclass(frozen=True, slots=True)
 class FrameChanges:
-    """The athletes one frame carries: `full` to store, `wire` to send (see take_changes)."""
+    """The athletes one frame carries: `full` to store, `wire` to send (see take_changes),
+    and `previous`: the public form each athlete of `wire` had in the frame before (none
+    for an athlete published for the first time), what the compact protocol's deltas are
+    taken against."""
 
     full: list[dict]
     wire: list[dict]
+    previous: dict[int, dict]
 
 
 class RaceState:
@@ -262,7 +266,7 @@ class RaceState:
         `wire` only `id` and the fields that changed since the last frame (clients and
         hubs merge athlete objects by id), so an update is a fraction of a snapshot."""
         self._rerank()
-        full, sent = [], []
+        full, sent, previous = [], [], {}
         for athlete in self._order:
             ranking = (athlete.rank, athlete.rank_gender, athlete.rank_category, athlete.gap_s)
             if athlete.spec.id not in self._moved and ranking == athlete.published_ranking:
@@ -272,11 +276,13 @@ class RaceState:
             full.append(public)
             changed = wire.athlete_changes(athlete.published, public, athlete.splits_changed)
             athlete.splits_changed = False
-            athlete.published = public
             if len(changed) > 1:
                 sent.append(changed)
+                if athlete.published is not None:
+                    previous[athlete.spec.id] = athlete.published
+            athlete.published = public
         self._moved.clear()
-        return FrameChanges(full, sent)
+        return FrameChanges(full, sent, previous)
 
     def leaderboard(self) -> list[dict]:
         """Every athlete, full public form (with splits), in leaderboard order."""

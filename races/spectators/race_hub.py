@@ -3,12 +3,13 @@
 The hub keeps the race's current state (the snapshot, merged from the frames with
 `races.wire.merge_update`), a ring of recent frames for resuming clients, and the
 process's sockets of that race (the fan-out machinery is `races.spectators.hub`). A frame
-arrives already serialized by the relay: the hub parses it once (to keep its state) and
-writes the same text to every socket. It also encodes the frame once in the compact
-protocol (`races.wire_v2`), against its state at the frame before, for the sockets that
-asked for `raceweb.v2`: every socket of either protocol is handed one shared message.
-A frame that arrives while no socket of the process speaks v2 is not encoded (its v2
-readers, if any join later and resume through it, get its JSON, which they read too).
+arrives already serialized by the relay, in both protocols: the v1 JSON text, which the
+hub parses once (to keep its state) and writes to the v1 sockets, and the same frame in
+the compact protocol (`races.wire_v2`), which the relay encoded once for every web process
+(each web process used to encode it: 25-40 ms a 1,000-athlete frame in the design load,
+on every frame's path) and which goes to the sockets that asked for `raceweb.v2`. A frame
+without it (a relay that could not encode it) reaches v2 sockets as JSON, which the page
+reads too. Snapshots are the hub's own, in either protocol.
 
 Gaps: the relay stores a frame before sending it, so when a frame number is skipped
 (channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
@@ -138,12 +139,10 @@ class RaceHub(GroupHub):
         """Merge the next frame into the state and send it to every socket."""
         text = message["text"]
         update = json.loads(text)
-        compact = None
-        if any(spectator.compact for spectator in self.spectators):
-            compact = Outgoing(wire_v2.encode_update(self.athletes, update))  # before merging
         wire.merge_update(self.athletes, self.race, update)
         self.frame = message["frame"]
-        outgoing = Outgoing(text, compact)
+        compact = message.get("compact")  # encoded by the relay; without it, v2 gets v1
+        outgoing = Outgoing(text, Outgoing(compact) if compact else None)
         self.ring.append((self.frame, outgoing))
         handed = await self.broadcast(outgoing, positions=len(update["athletes"]))
         due = message.get("due")  # when this frame's positions were due (the relay's)

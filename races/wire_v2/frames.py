@@ -34,10 +34,20 @@ DEFLATED = 0x80  # flag on the kind: everything after the frame number is raw de
 
 
 def encode_update(
-    previous: Mapping[int, Mapping], update: Mapping, *, deflate: bool = True
+    previous: Mapping[int, Mapping],
+    update: Mapping,
+    *,
+    deflate: bool = True,
+    repeats: bool = True,
 ) -> bytes:
-    """The v2 form of a v1 `update`, against `previous` (id -> ATHLETE at the frame before:
-    the hub's state before it merges this update); deflated unless `deflate` is False."""
+    """The v2 form of a v1 `update`, against `previous` (id -> ATHLETE at the frame before);
+    deflated unless `deflate` is False.
+
+    `repeats`: the update may repeat fields that did not change (a receiver's view: v1
+    repeats an athlete whole when the relay first publishes it), so equal fields are left
+    out. The relay, whose update holds only what changed, passes False: its `previous`
+    forms share their split lists with the new ones (appended in place), so comparing
+    them would hide a new split."""
     records: list[tuple[int, int, list[int]]] = []
     extra_athletes: list[dict] = []
     for athlete in update["athletes"]:
@@ -48,7 +58,7 @@ def encode_update(
         athlete, known = flatten(athlete), flatten(known)
         mask, deltas, extra = 0, {}, {}
         for key, value in athlete.items():
-            if key == "id" or (key in known and known[key] == value):
+            if key == "id" or (repeats and key in known and known[key] == value):
                 continue  # unchanged (v1 repeats an athlete whole when it starts)
             field = FIELD_OF.get(key)
             if field is None:
