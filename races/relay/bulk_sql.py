@@ -11,11 +11,11 @@ databases understand. Call these inside a transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from django.db import IntegrityError, connection, transaction
 
+from races import wire
 from races.models import LiveAthlete, LiveRace, Position
 
 POSITION_COLUMNS = (
@@ -101,4 +101,4 @@ def upsert_live_race(race_id: int, frame: int, clock_s: float | None, now) -> No
 
 
 def _json(state: dict) -> str:
-    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+    return wire.dumps(state)
