@@ -10,7 +10,7 @@ races) — in fewer bytes:
   elevation, elapsed, pace and gap 0.1, speed 0.01, ETA 1 s, time in ms), varint coded;
 - in an update, each number as the difference to the athlete's value in the PREVIOUS FRAME
   (what every receiver holds: frames are applied in order, a gap means resume or a new
-  snapshot), so one encoding per frame serves every socket of a process;
+  snapshot), so one encoding per frame (the relay's) serves every socket;
 - athletes by id gaps (ids sorted), the fields present as one bitmask, no key names;
 - name, bib, gender and category only in snapshots (dictionaries for the repeated ones);
 - whatever is rare or irregular (a status change, splits, a null, a value not exact at
@@ -25,7 +25,7 @@ Layout (the kind is one byte; other integers unsigned LEB128 varints; `z` = zigz
 
 The kind's top bit says the rest after the frame number is raw deflate (0x01 / 0x02: not
 deflated; decoders take both), one shot per message: no context carried between frames,
-so the hub compresses a frame once for all its sockets, and the frame number is readable
+so a frame is compressed once for all sockets, and the frame number is readable
 without inflating.
 
 `clock`: 0 = null, 1 = in the extras/header JSON, c >= 2: z(c - 2) milliseconds. In a
@@ -36,7 +36,7 @@ snapshot (leaderboard order keeps neighbours close). The browser's decoder is
 Measured (bench/wire_bytes.py, 1,000 athletes at 1 Hz, 15 minutes into the race):
 integer deltas are 8.9 bytes per athlete update against 99 for v1 JSON; deflating the
 encoded frame once more takes it to 3.7 (snapshot 61 KB -> 19 KB) for ~2 % more encoding
-CPU per frame (once per process, not per socket), so frames are deflated. The page
+CPU per frame (once per frame, not per socket), so frames are deflated. The page
 inflates with the browser's DecompressionStream (asynchronous: `FrameSocket` applies
 messages in arrival order).
 """

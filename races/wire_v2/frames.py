@@ -1,4 +1,4 @@
-"""`raceweb.v2` update frames: encode once per frame per process, decode like the page."""
+"""`raceweb.v2` update frames: encoded once per frame (by the relay), decoded like the page."""
 
 from __future__ import annotations
 
