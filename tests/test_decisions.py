@@ -89,6 +89,26 @@ def test_a_corrected_finish_time_reranks_the_finishers_and_undo_restores_the_tim
     assert (athletes[1]["rank"], athletes[2]["splits"][-1]["split_s"]) == (1, 950.0)
 
 
+def test_spectators_holding_the_last_frame_see_the_corrected_finish_time_and_its_undo():
+    """The update of a correction must carry everything that changed, `last_checkpoint`
+    too: a spectator's state after it equals the stored snapshot's (it kept the timed
+    split as the last checkpoint while the splits said otherwise)."""
+    state, feed = simulated_state()
+    for athlete in (1, 2):
+        feed.send(athlete, 0, "start", distance_m=0.0)
+        feed.send(athlete, 900 + athlete, "finish", distance_m=3000.0)
+    state.take_changes()  # the frame the spectators hold, and its snapshot:
+    held = {a["id"]: json.loads(wire.dumps(a)) for a in state.leaderboard()}
+    for message in (
+        decision(2, "finish_time", finish_s=880.0, reason="mat missed"),
+        decision(2, "undo", id=2),
+    ):
+        state.apply_decision(message)
+        wire.merge_update(held, {}, json.loads(wire.dumps({"athletes": state.take_changes().wire})))
+        assert held == {a["id"]: json.loads(wire.dumps(a)) for a in state.leaderboard()}
+    assert held[2]["last_checkpoint"]["split_s"] == 902.0
+
+
 def test_a_finish_time_for_a_runner_the_timing_missed_finishes_them():
     state, feed = simulated_state()
     started(state, feed)

@@ -252,7 +252,9 @@ class RaceState:
 
     def _set_finish_time(self, athlete: AthleteState, finish_s: float) -> None:
         if athlete.status == FINISHED and athlete.splits:
-            athlete.splits[-1]["split_s"] = round(finish_s, 1)
+            # A new dict, not the old one changed: the last frame's form holds the old one
+            # as `last_checkpoint`, and an update carries it only if the two differ.
+            athlete.splits[-1] = {**athlete.splits[-1], "split_s": round(finish_s, 1)}
             athlete.splits_changed = True
             athlete.status, athlete.finish_s = FINISHED, finish_s
         else:
