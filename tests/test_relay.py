@@ -229,7 +229,8 @@ def test_a_tick_with_an_event_from_everyone_out_on_the_course_is_due_without_the
     assert feed.ready_at(interval) == pytest.approx(10.02)
     feed.last_flush_at = 9.9
     assert feed.ready_at(interval) == pytest.approx(9.9 + interval)  # the rate cap holds
-    assert len(feed.take_inbox()) == 3
+    batch, _ = feed.take_inbox()
+    assert len(batch) == 3
     feed.add([b'{"athlete_id": 3}'], None, now=11.0)  # the next tick starts from nobody
     assert feed.ready_at(interval) == pytest.approx(11.0 + QUIET_S)
 
@@ -318,6 +319,42 @@ async def test_a_database_error_keeps_the_batch_for_the_next_frame(monkeypatch):
     assert acked == [1]
     assert (await next_message(layer, channel))["frame"] == 1
     assert await Position.objects.filter(race=race).acount() == 2
+
+
+async def test_events_applied_on_arrival_go_in_one_frame_and_again_after_a_failed_store(
+    monkeypatch,
+):
+    """Once a race's state is loaded, events are applied as they arrive (not when their
+    frame is due); a store that fails reloads the state, and the frame applies them again."""
+    race, feed, layer, channel = await setup_race(athletes=2)
+    core = RelayCore(frames_per_second=20)
+    core.ingest(race.slug, feed.starts())
+    await core.flush(core.feeds[race.slug])
+    assert (await next_message(layer, channel))["frame"] == 1
+    tick = feed.tick(30)
+    core.ingest(race.slug, tick)
+    core.ingest(race.slug, tick)  # redelivered: duplicates
+    arrived = core.feeds[race.slug].applied
+    assert (arrived.batches, len(arrived.fixes), arrived.duplicates) == (2, 2, 2)
+    real_store = live_store.store_frame
+    failures = [OperationalError("database is locked")]
+
+    def store_frame(*args):
+        if failures:
+            raise failures.pop()
+        return real_store(*args)
+
+    monkeypatch.setattr(live_store, "store_frame", store_frame)
+    await core.flush(core.feeds[race.slug])  # fails: the state is reloaded
+    core.ingest(race.slug, feed.tick(60))  # not applied on arrival: no state loaded
+    await core.flush(core.feeds[race.slug])
+    update = json.loads((await next_message(layer, channel))["text"])
+    assert update["frame"] == 2
+    assert sorted(a["distance_m"] for a in update["athletes"]) == pytest.approx(
+        sorted(60 * feed.speed(i) for i in range(2))
+    )
+    assert await Position.objects.filter(race=race).acount() == 6  # 2 starts, 2 ticks of 2
+    await core.close()
 
 
 async def test_a_standby_that_becomes_active_again_carries_on_from_what_the_other_stored():

@@ -35,8 +35,9 @@ from django.db import DatabaseError, close_old_connections, connection
 
 from races import wire, wire_decisions, wire_v2
 from races.operations import metrics
-from races.relay import alert_feed, live_store, race_records, tracker_fixes
-from races.relay.events import Event, InvalidEvent
+from races.relay import alert_feed, live_store, race_records
+from races.relay.events import Event
+from races.relay.frame_events import AppliedEvents
 from races.relay.layer_sends import GroupSender
 from races.relay.race_feed import Ack, RaceFeed
 from races.relay.relay_stats import RelayStats
@@ -92,6 +93,11 @@ class RelayCore:
             self._woken.set()
         self.stats.events_in += len(events)
         metrics.relay_consumed(slug, len(events))
+        try:
+            feed.apply_arrived(self.stats)
+        except Exception:  # the frame applies them again, and reports what fails there
+            logger.exception("race %s: events not applied on arrival", slug)
+            feed.applied = AppliedEvents()
 
     def spawn(self, coroutine: Any) -> asyncio.Task:
         """Run `coroutine` in the background, keeping a reference until it is done."""
@@ -217,13 +223,13 @@ class RelayCore:
         async with feed.lock:
             if not feed.inbox:
                 return
-            batch = feed.take_inbox()
+            batch, applied = feed.take_inbox()
             feed.last_flush_at = time.monotonic()
             try:
                 if feed.loaded is None:
                     feed.loaded = await self._in_db(live_store.load_race, feed.slug)
                     logger.info("relay active for %s from frame %s", feed.slug, feed.loaded.frame)
-                frame = await self._apply_and_store(feed, batch)
+                frame = await self._apply_and_store(feed, batch, applied)
             except live_store.StaleFrame as stale:
                 # Another relay wrote this race meanwhile (we were its hot standby), or it
                 # was reset: carry on from what is stored, with this batch again.
@@ -257,45 +263,24 @@ class RelayCore:
             await self._in_db(race_records.finish_race, loaded.race_id)
 
     async def _apply_and_store(
-        self, feed: RaceFeed, batch
+        self, feed: RaceFeed, batch: list, applied: AppliedEvents
     ) -> tuple[int, str, bytes | None, list, list] | None:
         loaded = feed.loaded
         state = loaded.state
-        fixes, raw = [], []
-        duplicates = 0
         began = time.perf_counter()
-        for received, _ in batch:
-            for data, text, error in received:
-                try:
-                    if error is not None:
-                        raise error
-                    if wire_decisions.is_decision(data):
-                        state.apply_decision(data)
-                        logger.info("race %s: decision %s", feed.slug, data)
-                        continue
-                    fix = tracker_fixes.apply(state, loaded.tracker, data)
-                except InvalidEvent as error:
-                    self.stats.invalid += 1
-                    metrics.RELAY_EVENTS_INVALID.inc()
-                    logger.warning("race %s: event refused: %s", feed.slug, error)
-                    continue
-                if fix is None:
-                    self.stats.duplicates += 1
-                    duplicates += 1
-                    continue
-                fixes.append(fix)
-                if not fix.history:  # the seed sockets' raw feed: new positions only
-                    raw.append(text if text is not None else wire.dumps(data))
-        if duplicates:
-            metrics.relay_deduplicated(feed.slug, duplicates)
+        if applied.state is not state:  # not applied on arrival, or to a state since reloaded
+            applied = AppliedEvents(state)
+        for received, _ in batch[applied.batches :]:
+            applied.apply(feed.slug, loaded.tracker, received, self.stats)
+        fixes, raw = applied.fixes, applied.raw
+        if applied.duplicates:
+            metrics.relay_deduplicated(feed.slug, applied.duplicates)
         changes = state.take_changes()
-        if feed.alerts is not None:
-            feed.alerts.watch.observe(changes.full)
         if not fixes and not changes.full:
             return None
         frame = loaded.frame + 1
         clock_s = state.clock_s
-        applied = time.perf_counter()
+        applied_at = time.perf_counter()
         with metrics.RELAY_BATCH_INSERT_SECONDS.time():
             storing = self._start_in_db(
                 live_store.store_frame,
@@ -306,10 +291,12 @@ class RelayCore:
                 changes.full,
                 {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
             )
-            # Both encodings while the database thread stores (waiting on PostgreSQL).
+            # Both encodings, and race control's watch, while the database thread stores.
             update = wire.update_message(frame, clock_s, changes.wire)
             text = wire.dumps(update)
             compact = _compact(feed.slug, changes.previous, update)
+            if feed.alerts is not None:
+                feed.alerts.watch.observe(changes.full)
             written = await storing
         loaded.frame = frame
         if written < len(fixes):  # older positions that had been stored before
@@ -318,7 +305,7 @@ class RelayCore:
         logger.debug(
             "race %s frame %s: %s positions, %s athletes; apply %.1f ms, store %.1f ms",
             feed.slug, frame, len(fixes), len(changes.full),
-            1000 * (applied - began), 1000 * (time.perf_counter() - applied),
+            1000 * (applied_at - began), 1000 * (time.perf_counter() - applied_at),
         )  # fmt: skip
         self.stats.positions_stored += written
         metrics.relay_stored(feed.slug, written)

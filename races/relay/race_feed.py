@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from races import wire
 from races.relay import alert_feed, live_store
 from races.relay.events import Event, Received, athlete_reference, receive
+from races.relay.frame_events import AppliedEvents
+from races.relay.relay_stats import RelayStats
 
 Ack = Callable[[], object]
 Batch = tuple[list[Received], Ack | None]
@@ -53,6 +55,7 @@ class RaceFeed:
         self.last_flush_at = -math.inf
         self.expected = 0  # athletes out on the course after the last frame (0: unknown)
         self._reported: set = set()  # athletes with an event in the inbox
+        self.applied = AppliedEvents()  # the inbox's batches applied on arrival
 
     def ready_at(self, interval: float) -> float:
         """When the inbox is due as a frame: its burst is over (or it waited an interval),
@@ -86,12 +89,25 @@ class RaceFeed:
         self.inbox.append((received, ack))
         return first or (self.everyone_reported and not complete)
 
-    def take_inbox(self) -> list[Batch]:
-        """Everything queued, for one frame; the inbox starts again empty."""
+    def apply_arrived(self, stats: RelayStats) -> None:
+        """Apply the batches not applied yet to the loaded state (call outside a frame)."""
+        if self.loaded is None or self.lock.locked():
+            return  # no state yet, or a frame is being stored: the frame applies them
+        if self.applied.state is not self.loaded.state:
+            self.applied = AppliedEvents(self.loaded.state)
+        for received, _ in self.inbox[self.applied.batches :]:
+            self.applied.apply(self.slug, self.loaded.tracker, received, stats)
+
+    def take_inbox(self) -> tuple[list[Batch], AppliedEvents]:
+        """Everything queued, for one frame, with what of it was applied on arrival; the
+        inbox starts again empty."""
         batch, self.inbox = self.inbox, []
+        applied, self.applied = self.applied, AppliedEvents()
         self._reported.clear()
-        return batch
+        return batch, applied
 
     def put_back(self, batch: list[Batch]) -> None:
-        """A frame that could not be stored: its events go first in the next one."""
+        """A frame that could not be stored: its events go first in the next one, to be
+        applied again to the state reloaded from the database."""
         self.inbox[:0] = batch
+        self.applied = AppliedEvents()
