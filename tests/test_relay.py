@@ -299,9 +299,8 @@ async def test_the_frame_loop_sends_at_most_the_configured_rate():
         await core.close()
 
 
-async def test_a_database_error_keeps_the_batch_for_the_next_frame(monkeypatch):
-    race, feed, layer, channel = await setup_race(athletes=2)
-    core = RelayCore(frames_per_second=20)
+def fail_the_next_store(monkeypatch) -> None:
+    """The next frame's store raises a database error; the ones after it store."""
     real_store = live_store.store_frame
     failures = [OperationalError("database is locked")]
 
@@ -311,6 +310,12 @@ async def test_a_database_error_keeps_the_batch_for_the_next_frame(monkeypatch):
         return real_store(*args)
 
     monkeypatch.setattr(live_store, "store_frame", store_frame)
+
+
+async def test_a_database_error_keeps_the_batch_for_the_next_frame(monkeypatch):
+    race, feed, layer, channel = await setup_race(athletes=2)
+    core = RelayCore(frames_per_second=20)
+    fail_the_next_store(monkeypatch)
     acked = []
     core.ingest(race.slug, feed.starts(), ack=lambda: acked.append(1))
     await core.flush(core.feeds[race.slug])  # fails, keeps the batch, unacked
@@ -336,15 +341,7 @@ async def test_events_applied_on_arrival_go_in_one_frame_and_again_after_a_faile
     core.ingest(race.slug, tick)  # redelivered: duplicates
     arrived = core.feeds[race.slug].applied
     assert (arrived.batches, len(arrived.fixes), arrived.duplicates) == (2, 2, 2)
-    real_store = live_store.store_frame
-    failures = [OperationalError("database is locked")]
-
-    def store_frame(*args):
-        if failures:
-            raise failures.pop()
-        return real_store(*args)
-
-    monkeypatch.setattr(live_store, "store_frame", store_frame)
+    fail_the_next_store(monkeypatch)
     await core.flush(core.feeds[race.slug])  # fails: the state is reloaded
     core.ingest(race.slug, feed.tick(60))  # not applied on arrival: no state loaded
     await core.flush(core.feeds[race.slug])

@@ -64,13 +64,14 @@ def upsert_live_athletes(rows: Sequence[tuple[int, int, int, int, dict]]) -> Non
             )
             with cursor.cursor.copy(f"COPY relay_live_in ({LIVE_COLUMNS}) FROM STDIN") as copy:
                 for athlete_id, race_id, seq, frame, state in rows:
-                    copy.write_row((athlete_id, race_id, seq, frame, _json(state)))
+                    copy.write_row((athlete_id, race_id, seq, frame, wire.dumps(state)))
             cursor.execute(
                 f"INSERT INTO {table} ({LIVE_COLUMNS}) SELECT {LIVE_COLUMNS} FROM relay_live_in "
                 + conflict
             )
         return
-    _insert(table, LIVE_COLUMNS, 5, [(a, r, s, f, _json(j)) for a, r, s, f, j in rows], conflict)
+    encoded = [(a, r, s, f, wire.dumps(state)) for a, r, s, f, state in rows]
+    _insert(table, LIVE_COLUMNS, 5, encoded, conflict)
 
 
 def _insert(table: str, columns: str, width: int, rows: list[tuple], conflict: str) -> int:
@@ -98,7 +99,3 @@ def upsert_live_race(race_id: int, frame: int, clock_s: float | None, now) -> No
             "clock_s = excluded.clock_s, updated_at = excluded.updated_at",
             [race_id, frame, clock_s, connection.ops.adapt_datetimefield_value(now)],
         )
-
-
-def _json(state: dict) -> str:
-    return wire.dumps(state)

@@ -37,9 +37,9 @@ from races import wire, wire_decisions, wire_v2
 from races.operations import metrics
 from races.relay import alert_feed, live_store, race_records
 from races.relay.events import Event
-from races.relay.frame_events import AppliedEvents
+from races.relay.frame_events import AppliedEvents, applied_to
 from races.relay.layer_sends import GroupSender
-from races.relay.race_feed import Ack, RaceFeed
+from races.relay.race_feed import Ack, Batch, RaceFeed
 from races.relay.relay_stats import RelayStats
 
 logger = logging.getLogger(__name__)
@@ -268,10 +268,7 @@ class RelayCore:
         loaded = feed.loaded
         state = loaded.state
         began = time.perf_counter()
-        if applied.state is not state:  # not applied on arrival, or to a state since reloaded
-            applied = AppliedEvents(state)
-        for received, _ in batch[applied.batches :]:
-            applied.apply(feed.slug, loaded.tracker, received, self.stats)
+        applied = applied_to(applied, state, feed.slug, loaded.tracker, batch, self.stats)
         fixes, raw = applied.fixes, applied.raw
         if applied.duplicates:
             metrics.relay_deduplicated(feed.slug, applied.duplicates)
@@ -281,29 +278,28 @@ class RelayCore:
         frame = loaded.frame + 1
         clock_s = state.clock_s
         applied_at = time.perf_counter()
-        with metrics.RELAY_BATCH_INSERT_SECONDS.time():
-            storing = self._start_in_db(
-                live_store.store_frame,
-                loaded.race_id,
-                frame,
-                clock_s,
-                fixes,
-                changes.full,
-                {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
-            )
-            # Both encodings, and race control's watch, while the database thread stores.
-            update = wire.update_message(frame, clock_s, changes.wire)
-            text = wire.dumps(update)
-            compact = _compact(feed.slug, changes.previous, update)
-            if feed.alerts is not None:
-                feed.alerts.watch.observe(changes.full)
-            written = await storing
+        storing = self._start_in_db(
+            _timed_store,
+            loaded.race_id,
+            frame,
+            clock_s,
+            fixes,
+            changes.full,
+            {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
+        )
+        # Both encodings, and race control's watch, while the database thread stores.
+        update = wire.update_message(frame, clock_s, changes.wire)
+        text = wire.dumps(update)
+        compact = _compact(feed.slug, changes.previous, update)
+        if feed.alerts is not None:
+            feed.alerts.watch.observe(changes.full)
+        written = await storing
         loaded.frame = frame
         if written < len(fixes):  # older positions that had been stored before
             self.stats.duplicates += len(fixes) - written
             metrics.relay_deduplicated(feed.slug, len(fixes) - written)
         logger.debug(
-            "race %s frame %s: %s positions, %s athletes; apply %.1f ms, store %.1f ms",
+            "race %s frame %s: %s positions, %s athletes; apply %.1f ms, encode+store %.1f ms",
             feed.slug, frame, len(fixes), len(changes.full),
             1000 * (applied_at - began), 1000 * (time.perf_counter() - applied_at),
         )  # fmt: skip
@@ -379,6 +375,12 @@ def _checked(function: Callable, args: tuple) -> Any:
         raise
 
 
+def _timed_store(*args: Any) -> int:
+    """`live_store.store_frame`, timed where it runs (the encodings overlap it)."""
+    with metrics.RELAY_BATCH_INSERT_SECONDS.time():
+        return live_store.store_frame(*args)
+
+
 def _compact(slug: str, previous: dict[int, dict], update: dict) -> bytes | None:
     """The update in `raceweb.v2`, or None if it cannot be encoded (logged): the v2
     sockets then get the v1 text, which the page reads too."""
@@ -394,7 +396,7 @@ def _close_db_connection() -> None:
     connection.close()
 
 
-def _ack_all(batch: Iterable[tuple[Sequence, Ack | None]]) -> None:
+def _ack_all(batch: Iterable[Batch]) -> None:
     for _, ack in batch:
         if ack is not None:
             ack()

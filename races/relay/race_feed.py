@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from races import wire
 from races.relay import alert_feed, live_store
 from races.relay.events import Event, Received, athlete_reference, receive
-from races.relay.frame_events import AppliedEvents
+from races.relay.frame_events import AppliedEvents, applied_to
 from races.relay.relay_stats import RelayStats
 
 Ack = Callable[[], object]
@@ -93,10 +93,10 @@ class RaceFeed:
         """Apply the batches not applied yet to the loaded state (call outside a frame)."""
         if self.loaded is None or self.lock.locked():
             return  # no state yet, or a frame is being stored: the frame applies them
-        if self.applied.state is not self.loaded.state:
-            self.applied = AppliedEvents(self.loaded.state)
-        for received, _ in self.inbox[self.applied.batches :]:
-            self.applied.apply(self.slug, self.loaded.tracker, received, stats)
+        loaded = self.loaded
+        self.applied = applied_to(
+            self.applied, loaded.state, self.slug, loaded.tracker, self.inbox, stats
+        )
 
     def take_inbox(self) -> tuple[list[Batch], AppliedEvents]:
         """Everything queued, for one frame, with what of it was applied on arrival; the

@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 
 from races import wire
 from races.operations import metrics
+from races.operations.garbage_collection import collections_deferred
 from races.spectators import access
 from races.spectators.socket_writer import Outgoing, SlowClient, direct_writer
 from races.wire import RACES_GROUP, SEED_GROUP
@@ -120,7 +121,8 @@ class GroupHub:
         while not self.closed:
             try:
                 message = await self.layer.receive(self.channel)
-                await self.handle(message)
+                with collections_deferred():  # a message's objects die young
+                    await self.handle(message)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -3,13 +3,13 @@
 The hub keeps the race's current state (the snapshot, merged from the frames with
 `races.wire.merge_update`), a ring of recent frames for resuming clients, and the
 process's sockets of that race (the fan-out machinery is `races.spectators.hub`). A frame
-arrives already serialized by the relay, in both protocols: the v1 JSON text, which the
-hub parses once (to keep its state) and writes to the v1 sockets, and the same frame in
-the compact protocol (`races.wire_v2`), which the relay encoded once for every web process
-(each web process used to encode it: 25-40 ms a 1,000-athlete frame in the design load,
-on every frame's path) and which goes to the sockets that asked for `raceweb.v2`. A frame
-without it (a relay that could not encode it) reaches v2 sockets as JSON, which the page
-reads too. Snapshots are the hub's own, in either protocol.
+arrives already serialized by the relay, in both protocols: the v1 JSON text, which the hub
+parses once (to keep its state) and writes to the v1 sockets, and the same frame in the
+compact protocol (`races.wire_v2`), which the relay encoded once for every web process (each
+web process used to parse, encode and merge it: 20-80 ms a 1,000-athlete frame in the design
+load, on every frame's path) and which goes to the sockets that asked for `raceweb.v2`. A
+frame without it (a relay that could not encode it) reaches v2 sockets as JSON, which the
+page reads too. Snapshots are the hub's own, in either protocol.
 
 Gaps: the relay stores a frame before sending it, so when a frame number is skipped
 (channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
@@ -27,7 +27,6 @@ from channels.db import database_sync_to_async
 
 from races import wire, wire_v2
 from races.operations import metrics
-from races.operations.garbage_collection import collections_deferred
 from races.spectators import snapshots
 from races.spectators.hub import RING_FRAMES, GroupHub, Spectator, get_hub, text_message
 from races.spectators.socket_writer import Outgoing
@@ -127,8 +126,7 @@ class RaceHub(GroupHub):
     async def _on_frame(self, message: dict) -> None:
         frame = message["frame"]
         if frame == self.frame + 1:
-            with collections_deferred():  # the frame's objects die young
-                await self._send_next(message)
+            await self._send_next(message)
         elif frame > self.loaded_frame:
             logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
             metrics.FRAME_RESYNCS.inc()
