@@ -10,6 +10,12 @@ a pause. A web process's full collections are dominated by
 its sockets' objects (made after start-up; 380-840 ms while 1,000 sockets connect), which
 freezing does not reach. A larger first-generation threshold (50,000) was tried and
 dropped: the web's younger collections grew to 60-140 ms.
+
+Most of those sockets' objects turned out to be a copy of the course each socket kept (its
+`Access` held the race with its course: 2.8 million lists in a web process of 1,000
+sockets, 1.1 GiB; full collections grew to 0.2-1.3 s). Without it (`races.spectators.
+access.spectator_access`), the same load: 330 MiB for both web processes, one full
+collection per web process in the 30 s window, 42-61 ms (`gc.callbacks`, 2026-12-01).
 """
 
 from __future__ import annotations

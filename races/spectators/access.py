@@ -114,8 +114,14 @@ def listed_races(races=None):
 
 
 def spectator_access(slug: str, token: str | None, user: Any = None) -> Access:
-    """May this visitor (link `token`, logged-in `user`) watch race `slug`?"""
-    race = Race.objects.select_related("course").filter(slug=slug).first()
+    """May this visitor (link `token`, logged-in `user`) watch race `slug`?
+
+    The race comes without its course: a socket keeps its `Access` while it is open, and
+    a course's points (a list per point) held by each of 1,000 sockets made a web process
+    of the design load (`bench/run.py --scenario b`, 2026-12-01) grow to 1.1 GiB and 2.8
+    million objects, whose full garbage collections paused it for 0.2-1.3 s, delaying
+    frames by as much. Pages that show the course load it (`race.course`) per request."""
+    race = Race.objects.filter(slug=slug).first()
     if race is None:
         return Access(Outcome.HIDDEN)
     if race.visibility != Race.Visibility.PRIVATE:
