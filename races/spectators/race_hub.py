@@ -18,7 +18,6 @@ from the database and sends it to all its sockets.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
@@ -136,7 +135,7 @@ class RaceHub(GroupHub):
     async def _send_next(self, message: dict) -> None:
         """Merge the next frame into the state and send it to every socket."""
         text = message["text"]
-        update = json.loads(text)
+        update = wire.loads(text)
         wire.merge_update(self.athletes, self.race, update)
         self.frame = message["frame"]
         compact = message.get("compact")  # encoded by the relay; without it, v2 gets v1
