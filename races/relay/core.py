@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
@@ -47,6 +47,17 @@ logger = logging.getLogger(__name__)
 # After Finish/Stop, events still in flight get this long to arrive before the last frame.
 RELEASE_GRACE_S = 1.0
 SEED_EVENTS_PER_MESSAGE = 2000
+
+
+class StoredFrame(NamedTuple):
+    """A frame stored and ready to send."""
+
+    frame: int
+    text: str  # the v1 update
+    compact: bytes | None  # the same in `raceweb.v2`, encoded once here for every web process
+    raw: list[str]  # its events as they came, for the seed-compatible sockets
+    due: list  # when its positions were due (the web's delivery latency)
+    athletes: list[dict]  # the public forms of the athletes it changed
 
 
 class EventSource(Protocol):
@@ -253,7 +264,9 @@ class RelayCore:
             _ack_all(batch)
             feed.expected = feed.loaded.state.out_on_course()
             if frame is not None:
-                await self._send_frame(feed, *frame)
+                await self._send_frame(feed, frame)
+                if feed.alerts is not None:  # race control's watch, once spectators have it
+                    feed.alerts.watch.observe(frame.athletes)
             await self._finish_if_everyone_done(feed, feed.loaded)
 
     async def _finish_if_everyone_done(self, feed: RaceFeed, loaded: live_store.LoadedRace):
@@ -264,7 +277,7 @@ class RelayCore:
 
     async def _apply_and_store(
         self, feed: RaceFeed, batch: list, applied: AppliedEvents
-    ) -> tuple[int, str, bytes | None, list, list] | None:
+    ) -> StoredFrame | None:
         loaded = feed.loaded
         state = loaded.state
         began = time.perf_counter()
@@ -287,12 +300,10 @@ class RelayCore:
             changes.full,
             {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
         )
-        # Both encodings, and race control's watch, while the database thread stores.
+        # Both encodings while the database thread stores.
         update = wire.update_message(frame, clock_s, changes.wire)
         text = wire.dumps(update)
         compact = _compact(feed.slug, changes.previous, update)
-        if feed.alerts is not None:
-            feed.alerts.watch.observe(changes.full)
         written = await storing
         loaded.frame = frame
         if written < len(fixes):  # older positions that had been stored before
@@ -311,24 +322,20 @@ class RelayCore:
         )
         if due:
             metrics.relay_lag(feed.slug, due[-1][0])
-        return frame, text, compact, raw, due
+        return StoredFrame(frame, text, compact, raw, due, changes.full)
 
-    async def _send_frame(
-        self,
-        feed: RaceFeed,
-        frame: int,
-        text: str,
-        compact: bytes | None,
-        raw: list[str],
-        due: list,
-    ) -> None:
-        # `text`: the v1 update; `compact`: the same in `raceweb.v2`, encoded once here for
-        # every web process; `due`: when its positions were due (the web's delivery latency).
-        message = {"type": "race.frame", "frame": frame, "text": text, "compact": compact}
-        message["due"] = due
+    async def _send_frame(self, feed: RaceFeed, stored: StoredFrame) -> None:
+        message = {
+            "type": "race.frame",
+            "frame": stored.frame,
+            "text": stored.text,
+            "compact": stored.compact,
+            "due": stored.due,
+        }
         await self._send(feed.group, message)
         self.stats.frames_sent += 1
-        self.stats.per_race_frame[feed.slug] = frame
+        self.stats.per_race_frame[feed.slug] = stored.frame
+        raw = stored.raw
         for start in range(0, len(raw), SEED_EVENTS_PER_MESSAGE):  # a backlog: many events
             events = raw[start : start + SEED_EVENTS_PER_MESSAGE]
             race = wire.exchange_name(feed.slug)

@@ -16,6 +16,7 @@ from races.wire_v2.codec import (
     DecodeError,
     Reader,
     coded,
+    flat_value,
     flatten,
     read_clock,
     time_ms,
@@ -55,7 +56,9 @@ def encode_update(
         if known is None:
             extra_athletes.append(dict(athlete))
             continue
-        athlete, known = flatten(athlete), flatten(known)
+        athlete = flatten(athlete)
+        if repeats:
+            known = flatten(known)
         mask, deltas, extra = 0, {}, {}
         for key, value in athlete.items():
             if key == "id" or (repeats and key in known and known[key] == value):
@@ -65,7 +68,8 @@ def encode_update(
                 extra[key] = value
                 continue
             bit, scale = field
-            new, old = coded(key, scale, value), coded(key, scale, known.get(key))
+            before = known.get(key) if repeats else flat_value(known, key)
+            new, old = coded(key, scale, value), coded(key, scale, before)
             if new is None or old is None:
                 extra[key] = value
             else:
