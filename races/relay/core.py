@@ -57,7 +57,6 @@ class StoredFrame(NamedTuple):
     compact: bytes | None  # the same in `raceweb.v2`, encoded once here for every web process
     raw: list[str]  # its events as they came, for the seed-compatible sockets
     due: list  # when its positions were due (the web's delivery latency)
-    athletes: list[dict]  # the public forms of the athletes it changed
 
 
 class EventSource(Protocol):
@@ -265,8 +264,6 @@ class RelayCore:
             feed.expected = feed.loaded.state.out_on_course()
             if frame is not None:
                 await self._send_frame(feed, frame)
-                if feed.alerts is not None:  # race control's watch, once spectators have it
-                    feed.alerts.watch.observe(frame.athletes)
             await self._finish_if_everyone_done(feed, feed.loaded)
 
     async def _finish_if_everyone_done(self, feed: RaceFeed, loaded: live_store.LoadedRace):
@@ -300,10 +297,14 @@ class RelayCore:
             changes.full,
             {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
         )
-        # Both encodings while the database thread stores.
+        # Both encodings, and race control's watch, while the database thread stores (the
+        # watch, 15-90 ms a 1,000-athlete frame, competed with the web processes' sends
+        # when it ran after this frame was sent: probed, design load, 2026-12-01).
         update = wire.update_message(frame, clock_s, changes.wire)
         text = wire.dumps(update)
         compact = _compact(feed.slug, changes.previous, update)
+        if feed.alerts is not None:
+            feed.alerts.watch.observe(changes.full)
         written = await storing
         loaded.frame = frame
         if written < len(fixes):  # older positions that had been stored before
@@ -322,7 +323,7 @@ class RelayCore:
         )
         if due:
             metrics.relay_lag(feed.slug, due[-1][0])
-        return StoredFrame(frame, text, compact, raw, due, changes.full)
+        return StoredFrame(frame, text, compact, raw, due)
 
     async def _send_frame(self, feed: RaceFeed, stored: StoredFrame) -> None:
         message = {
