@@ -297,9 +297,9 @@ class RelayCore:
             changes.full,
             {a["id"]: state.athlete(a["id"]).last_seq for a in changes.full},
         )
-        # Both encodings, and race control's watch, while the database thread stores (the
-        # watch, 15-90 ms a 1,000-athlete frame, competed with the web processes' sends
-        # when it ran after this frame was sent: probed, design load, 2026-12-01).
+        # Both encodings, and race control's watch, while the database thread stores (run
+        # after the send, the watch competed with the web processes writing the frame to
+        # their sockets: 15-90 ms wall-clock under the design load, probed 2026-12-01).
         update = wire.update_message(frame, clock_s, changes.wire)
         text = wire.dumps(update)
         compact = _compact(feed.slug, changes.previous, update)
