@@ -4,9 +4,10 @@ Run by the harness (``python -m bench.spectators --url ... --connections N``). I
 every socket (each first receives a snapshot), prints one JSON line ``{"ready": ...}``,
 then waits for ``window START END`` on stdin (wall-clock epochs). Frames received inside
 the window are counted and every position in them gets a latency: receipt time minus the
-wall time of its event (``time`` mapped back through the race clock). Frame numbers are
-checked on every connection all along: a number that skips is a gap. At END it closes the
-sockets and prints one JSON line with the totals and the latency histogram.
+wall time of its event (``time`` mapped back through the race clock); the receipt time
+is taken as the bytes arrive, the frames are read after END (`ReadLater`). Frame numbers
+are checked on every connection all along: a number that skips is a gap. At END it closes
+the sockets and prints one JSON line with the totals and the latency histogram.
 
 `--protocol v2` asks for `raceweb.v2`: the process reads each binary frame once, in
 order, against the race's times as it holds them (`CompactTimes`), for the positions' times.
@@ -184,6 +185,44 @@ class Spectator:
             self.totals.mismatches += 1
 
 
+class ReadLater:
+    """Messages that arrive from the window's start on, read (scanned, decoded, counted)
+    once the window is over; each keeps the receipt time taken when its bytes arrived.
+
+    Reading a frame costs a client process far more than receiving it: the event times of
+    a 1,000-athlete frame (once per process and frame) and, in v1, a JSON parse of it once
+    per connection. Read on arrival, that work held up the process's other sockets, whose
+    receipt times then included it, on the cores of the server being measured (py-spy of
+    a v2 client process in the design load, 2026-12-01: two thirds of its busy time in
+    `update_times`). A frame's bytes are kept once per process, however many sockets got
+    them."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.reading_later = False  # from the window's start until `read_all`
+        self.messages: list[tuple[Spectator, bytes, float]] = []
+        self._kept: dict[tuple[int, bytes], bytes] = {}
+
+    def keep(self, spectator: Spectator, data: bytes, received: float) -> bool:
+        """Keep a message for `read_all`; False when it is to be read now."""
+        if not self.reading_later:
+            if not self.window.start <= received <= self.window.end:
+                return False
+            self.reading_later = True
+        key = (len(data), bytes(data[:64]))
+        kept = self._kept.setdefault(key, data)
+        self.messages.append((spectator, kept if kept == data else data, received))
+        return True
+
+    def read_all(self) -> None:
+        """Read the kept messages in the order they came, as if on arrival."""
+        messages, self.messages = self.messages, []
+        self._kept.clear()
+        self.reading_later = False
+        for spectator, data, received in messages:
+            spectator.on_message(data, received)
+
+
 class LeanSocket(asyncio.Protocol):
     """One client connection on websockets' sans-I/O protocol.
 
@@ -192,13 +231,21 @@ class LeanSocket(asyncio.Protocol):
     per frame, which on a 2-core machine is CPU taken from the server being measured.
     """
 
-    def __init__(self, url: str, origin: str | None, totals: Totals, spectator: Spectator):
+    def __init__(
+        self,
+        url: str,
+        origin: str | None,
+        totals: Totals,
+        spectator: Spectator,
+        later: ReadLater,
+    ) -> None:
         subprotocols = [Subprotocol(wire_v2.SUBPROTOCOL)] if spectator.compact else None
         self.protocol = ClientProtocol(
             parse_uri(url), origin=origin, subprotocols=subprotocols, max_size=None
         )
         self.totals = totals
         self.spectator = spectator
+        self.later = later
         self.transport: asyncio.Transport | None = None
         loop = asyncio.get_running_loop()
         self.first_message: asyncio.Future[None] = loop.create_future()
@@ -230,7 +277,8 @@ class LeanSocket(asyncio.Protocol):
             if self.fragments:
                 data = b"".join([*self.fragments, data])
                 self.fragments.clear()
-            self.spectator.on_message(data, received)
+            if not self.later.keep(self.spectator, data, received):
+                self.spectator.on_message(data, received)
             if not self.first_message.done():
                 self.first_message.set_result(None)
         elif frame.opcode is Opcode.CLOSE:
@@ -267,7 +315,9 @@ class LeanSocket(asyncio.Protocol):
         self.transport.close()
 
 
-async def open_all(args: argparse.Namespace, totals: Totals, window: Window):
+async def open_all(
+    args: argparse.Namespace, totals: Totals, window: Window, later: ReadLater
+) -> tuple[list[LeanSocket], Counter[str]]:
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(args.connect_concurrency)
     errors: Counter[str] = Counter()
@@ -283,7 +333,7 @@ async def open_all(args: argparse.Namespace, totals: Totals, window: Window):
             try:
                 _, socket = await asyncio.wait_for(
                     loop.create_connection(
-                        lambda: LeanSocket(url, args.origin, totals, spectator),
+                        lambda: LeanSocket(url, args.origin, totals, spectator, later),
                         target.host,
                         target.port,
                     ),
@@ -315,7 +365,8 @@ async def main(args: argparse.Namespace) -> dict:
     hard_deadline = time.time() + args.max_seconds
     totals, window = Totals(), Window()
     began = time.monotonic()
-    sockets, errors = await open_all(args, totals, window)
+    later = ReadLater(window)
+    sockets, errors = await open_all(args, totals, window, later)
     connect_s = round(time.monotonic() - began, 2)
     ready = {"ready": len(sockets), "failed": sum(errors.values()), "connect_s": connect_s}
     ready["errors"] = dict(errors.most_common(3))
@@ -327,9 +378,11 @@ async def main(args: argparse.Namespace) -> dict:
     if span is not None:
         window.start, window.end = span
         await asyncio.sleep(max(min(window.end, hard_deadline) - time.time(), 0))
+    later.read_all()
     for socket in sockets:
         socket.close()
     await asyncio.wait([s.closed for s in sockets] or [asyncio.sleep(0)], timeout=5)
+    later.read_all()  # any that came in the window's last moment
     return {
         "label": args.label,
         "connections": args.connections,
