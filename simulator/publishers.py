@@ -10,7 +10,6 @@ and the whole batch sent again; events carry ``seq``, so a repeated one is recog
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -24,6 +23,8 @@ from amqp import spec
 from amqp.serialization import dumps as amqp_dumps
 from kombu import Connection, Exchange
 from kombu.exceptions import OperationalError
+
+from races import wire
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class AmqpPublisher:
         """Send ``events`` to ``exchange`` and return once the broker confirmed all."""
         if not events:
             return
-        bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
+        bodies = [wire.dumps(e).encode() for e in events]
         with self._lock:
             self._publish_with_retries(exchange, bodies)
 

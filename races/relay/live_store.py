@@ -122,15 +122,16 @@ def store_frame(
     live = [(a["id"], race_id, last_seqs.get(a["id"], -1), frame, a) for a in athletes]
     with transaction.atomic():
         # The same row lock reset_race takes: a reset and a late frame never interleave.
-        status = (
-            Race.objects.select_for_update()
+        # One round trip for the status and the stored frame: each one the storing thread
+        # waits out again for the interpreter, which the relay's loop holds meanwhile.
+        status, stored = (
+            Race.objects.select_for_update(of=("self",))
             .filter(pk=race_id)
-            .values_list("status", flat=True)
+            .values_list("status", "live__frame")
             .first()
-        )
+        ) or (None, None)
         if status not in LIVE_STATUSES:
             raise RaceNotLive(f"race {race_id} is {status or 'gone'}")
-        stored = LiveRace.objects.filter(race_id=race_id).values_list("frame", flat=True).first()
         if (stored or 0) != frame - 1:
             raise StaleFrame(f"stored frame is {stored or 0}, this one is {frame}")
         written = bulk_sql.insert_positions(positions)
