@@ -6,10 +6,12 @@ import pytest
 from amqp.exceptions import NotFound
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 from kombu import Connection
 
 from races import wire
-from races.models import Race
+from races.models import Position, Race
+from races.organizer import lifecycle
 from races.relay import broker
 from tests.factories import make_race, unique_name
 
@@ -60,3 +62,26 @@ def test_a_broker_that_is_away_does_not_break_the_delete(
         delete_in_admin(admin_client, race, django_capture_on_commit_callbacks)
     assert not Race.objects.filter(pk=race.pk).exists()
     assert "could not be removed" in caplog.text
+
+
+def test_a_deleted_race_takes_its_positions_even_those_stored_while_it_was_deleted(
+    django_capture_on_commit_callbacks,
+):
+    """Positions have no foreign-key constraint in the database (models/live.py): a race
+    deleted while it runs must leave none behind, even one a relay committed between the
+    delete of the race's positions and of the race itself."""
+    race = lifecycle.start_race(make_race(unique_name("Positions"), athletes=2))
+    race_id, athlete_id = race.pk, race.athletes.first().pk
+
+    def position(seq: int) -> Position:
+        return Position(
+            race_id=race_id, athlete_id=athlete_id, seq=seq, time=timezone.now(),
+            latitude=46.0, longitude=11.0, distance_m=10.0 * seq, event="running",
+        )  # fmt: skip
+
+    position(1).save()
+    with django_capture_on_commit_callbacks(execute=True):
+        race.delete()
+        position(2).save()  # the relay's frame, between the positions' delete and the commit
+    assert not Position.objects.filter(race_id=race_id).exists()
+    assert not Position.objects.filter(athlete_id=athlete_id).exists()

@@ -13,7 +13,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from races.models import Race
+from races.models import Position, Race
 from races.relay import live_store
 
 Status = Race.Status
@@ -45,8 +45,18 @@ class TransitionRefused(Exception):
 @receiver(post_delete, sender=Race, dispatch_uid="races.lifecycle.race_deleted")
 def race_deleted(sender, instance: Race, **kwargs) -> None:
     """Run the `on_deleted` hooks once the delete commits (never for a rolled-back one)."""
+    race_id = instance.pk
+    transaction.on_commit(lambda: _forget_stray_positions(race_id))
     for hook in on_deleted:
         transaction.on_commit(lambda hook=hook: hook(instance))
+
+
+def _forget_stray_positions(race_id: int) -> None:
+    """Positions a relay stored while the race was being deleted (it may be deleted while it
+    runs): the delete took the race's positions, but the relay's frame could commit between
+    that and the race row, which no database constraint guards (`Position`). Once the race
+    row is gone, no relay stores another frame of it."""
+    Position.objects.filter(race_id=race_id).delete()
 
 
 def check_transition(race: Race, target: str) -> None:
