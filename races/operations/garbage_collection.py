@@ -36,15 +36,17 @@ def collections_deferred() -> Iterator[None]:
     """Run a burst of short-lived objects (a frame parsed, encoded, merged and sent)
     without the collector, which runs again after it.
 
-    While a web process handles a 1,000-athlete frame, the frame's thousands of dicts live long
-    enough to be promoted by the young collections that its own allocations trigger; those
-    promotions then set off a full collection every few frames, and a full collection walks
-    every object of the process's 1,000 sockets. Measured in the design load (scenario b,
-    2026-12-01, `gc.callbacks`): full collections every ~3 s per web process, 388-564 ms
-    each; a frame arriving meanwhile reached that process's spectators 100-490 ms after the
-    other process's. Objects freed by reference counting inside the block never reach the
-    collector at all. Nesting and interleaved coroutines are safe: only the block that
-    disabled the collector enables it again.
+    While a web process handles a 1,000-athlete frame, the frame's thousands of dicts live
+    long enough to be promoted by the young collections that its own allocations trigger;
+    those promotions set off full collections, and a full collection walks every object of
+    the process's sockets. Measured in the design load (scenario b, 2026-12-01,
+    `gc.callbacks`) while each socket still held a copy of the course (see above): full
+    collections every ~3 s per web process, 388-564 ms each; a frame arriving meanwhile
+    reached that process's spectators 100-490 ms after the other process's. What the
+    deferral alone is worth without that copy was not measured separately; it is kept
+    because it costs nothing. Objects freed by reference counting inside the block never
+    reach the collector at all. Nesting and interleaved coroutines are safe: only the block
+    that disabled the collector enables it again.
     """
     if not gc.isenabled():
         yield
