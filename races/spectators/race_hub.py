@@ -13,11 +13,16 @@ page reads too. Snapshots are the hub's own, in either protocol.
 
 Gaps: the relay stores a frame before sending it, so when a frame number is skipped
 (channels-rabbitmq drops messages during a broker restart), the hub reloads the snapshot
-from the database and sends it to all its sockets.
+from the database and sends it to all its sockets. A lost frame with no frame after it (the
+last before a pause, the finish) shows no gap: a hub that has heard nothing for
+QUIET_RECHECK_S asks the database for the stored frame and status, and reloads if it is
+behind. Messages and reloads take turns (`_turn`), so a reload never goes back behind a
+frame already sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -31,6 +36,12 @@ from races.spectators.hub import RING_FRAMES, GroupHub, Spectator, get_hub, text
 from races.spectators.socket_writer import Outgoing
 
 logger = logging.getLogger(__name__)
+
+# Seconds without a message from the relay before the hub checks the database (one small
+# query per quiet race and web process; a running race's frames come every second or less).
+QUIET_RECHECK_S = 5.0
+# ... and, when it looks behind, how long it lets a frame or notice already sent land first.
+IN_FLIGHT_GRACE_S = 1.0
 
 
 class RaceHub(GroupHub):
@@ -49,6 +60,9 @@ class RaceHub(GroupHub):
         self.ring: deque[tuple[int, Outgoing]] = deque(maxlen=RING_FRAMES)
         self._snapshot: tuple[int, Outgoing] | None = None
         self.resyncs = 0  # for metrics: snapshots reloaded after a gap
+        self.heard_at = time.monotonic()  # the last relay message or reload
+        self._turn = asyncio.Lock()  # relay messages and quiet-time reloads, one at a time
+        self._rechecker: asyncio.Task | None = None
 
     async def start(self) -> None:
         if not await database_sync_to_async(snapshots.race_exists)(self.slug):
@@ -60,6 +74,14 @@ class RaceHub(GroupHub):
             await self._discard()
             raise
         self.listen()
+        self._rechecker = asyncio.create_task(
+            self._recheck_when_quiet(), name=f"recheck {self.slug}"
+        )
+
+    async def close(self, *, force: bool = False) -> None:
+        await super().close(force=force)
+        if self.closed and self._rechecker is not None:
+            self._rechecker.cancel()
 
     async def load(self) -> None:
         """(Re)load the snapshot from the database: it is never behind a received frame."""
@@ -70,6 +92,7 @@ class RaceHub(GroupHub):
         self.athletes = {athlete["id"]: athlete for athlete in snapshot["athletes"]}
         self.ring.clear()
         self._snapshot = None
+        self.heard_at = time.monotonic()
 
     # ---- what spectators get ---------------------------------------------------------
 
@@ -111,6 +134,11 @@ class RaceHub(GroupHub):
     # ---- what the relay sends --------------------------------------------------------
 
     async def handle(self, message: dict) -> None:
+        async with self._turn:
+            self.heard_at = time.monotonic()
+            await self._handle(message)
+
+    async def _handle(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "race.frame":
             await self._on_frame(message)
@@ -130,6 +158,12 @@ class RaceHub(GroupHub):
             logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
             metrics.FRAME_RESYNCS.inc()
             await self.resync()
+
+    def _behind(self, stored: tuple[int, str] | None) -> bool:
+        if stored is None:
+            return False  # the race is being deleted
+        frame, status = stored
+        return frame > self.frame or status != self.race.get("status")
         # else: already inside the snapshot loaded after subscribing
 
     async def _send_next(self, message: dict) -> None:
@@ -150,6 +184,44 @@ class RaceHub(GroupHub):
         self.resyncs += 1
         await self.load()
         await self.broadcast(self.snapshot_message())
+
+    async def _recheck_when_quiet(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(max(0.0, self.heard_at + QUIET_RECHECK_S - time.monotonic()))
+            if time.monotonic() - self.heard_at < QUIET_RECHECK_S:
+                continue  # a message came meanwhile
+            try:
+                await self.recheck()
+            except Exception:  # the database is away: try again after the next quiet spell
+                logger.exception("race %s: checking the stored frame failed", self.slug)
+                self.heard_at = time.monotonic()
+
+    async def recheck(self) -> None:
+        """Reload if the database holds a later frame or another status than this hub, and
+        still does once what was on its way (committed, not yet received) had time to land."""
+        stored = await database_sync_to_async(snapshots.stored_progress)(self.slug)
+        if not self._behind(stored):
+            self.heard_at = time.monotonic()
+            return
+        await asyncio.sleep(IN_FLIGHT_GRACE_S)
+        async with self._turn:
+            self.heard_at = time.monotonic()
+            if not self._behind(stored):
+                return
+            frame, status = stored
+            logger.warning(
+                "race %s: nothing heard for %.0f s and frame %s (%s) stored, this hub at %s (%s); "
+                "resyncing", self.slug, QUIET_RECHECK_S, frame, status, self.frame,
+                self.race.get("status"),
+            )  # fmt: skip
+            metrics.FRAME_RESYNCS.inc()
+            await self.resync()
+
+    def _behind(self, stored: tuple[int, str] | None) -> bool:
+        if stored is None:
+            return False  # the race is being deleted
+        frame, status = stored
+        return frame > self.frame or status != self.race.get("status")
 
 
 async def race_hub(slug: str) -> RaceHub:

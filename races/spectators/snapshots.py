@@ -28,6 +28,12 @@ def race_exists(slug: str) -> bool:
     return Race.objects.filter(slug=slug).exists()
 
 
+def stored_progress(slug: str) -> tuple[int, str] | None:
+    """The race's stored frame number and status, or None if it is gone (one query)."""
+    row = Race.objects.filter(slug=slug).values_list("live__frame", "status").first()
+    return None if row is None else (row[0] or 0, row[1])
+
+
 def read_snapshot(slug: str) -> dict:
     """The `snapshot` message of the spectator protocol, as of one stored frame."""
     with transaction.atomic():
