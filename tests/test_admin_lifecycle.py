@@ -144,3 +144,38 @@ def test_the_list_action_reset_asks_for_confirmation_first(organizer):
     assert "Vienna Trail: reset to draft." in page
     assert Race.objects.get(pk=race.pk).status == "draft"
     assert not Position.objects.filter(race=race).exists()
+
+
+def delete_url(race: Race) -> str:
+    return reverse("admin:races_race_delete", args=[race.pk])
+
+
+def test_a_running_race_cannot_be_deleted_from_its_page_and_the_page_says_why(organizer):
+    race = running_race()
+    page = organizer.get(change_url(race)).content.decode()
+    assert delete_url(race) not in page  # no Delete link
+    asked, confirmed = (
+        organizer.get(delete_url(race)),
+        organizer.post(delete_url(race), {"post": "yes"}),
+    )
+    for response in (asked, confirmed):
+        assert response.status_code == 302 and response["Location"] == change_url(race)
+    page = organizer.get(change_url(race)).content.decode()
+    assert "Vienna Trail is running: stop it before deleting it" in page
+    assert Race.objects.filter(pk=race.pk).exists() and race.positions.count() == 1
+    lifecycle.stop_race(race)
+    assert delete_url(race) in organizer.get(change_url(race)).content.decode()
+    organizer.post(delete_url(race), {"post": "yes"})
+    assert not Race.objects.filter(pk=race.pk).exists()
+
+
+def test_delete_selected_spares_running_races_and_asks_only_about_the_rest(organizer):
+    running = running_race()
+    draft = make_race("Graz Night Run", slug="gnr", athletes=2)
+    selected = {"action": "delete_selected", "_selected_action": [running.pk, draft.pk]}
+    confirm = organizer.post(LIST_URL, selected).content.decode()
+    assert "Vienna Trail is running: stop it before deleting it" in confirm
+    assert "Graz Night Run" in confirm and "Are you sure" in confirm
+    organizer.post(LIST_URL, {**selected, "post": "yes"})
+    assert list(Race.objects.values_list("name", flat=True)) == ["Vienna Trail"]
+    assert running.positions.count() == 1

@@ -1,12 +1,14 @@
 """Start, Stop and Reset from the admin: a button on the race's page, each confirmed first.
 
 The race list's actions call the same lifecycle functions; Reset, the one that deletes
-data, asks for confirmation there too.
+data, asks for confirmation there too. Deleting a race (its page or the list's action) is
+refused while it runs (`lifecycle.deletion_refusal`): the organizer stops it first.
 """
 
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -108,6 +110,26 @@ class LifecycleAdminMixin:
             return str(refused)
         return ""
 
+    def has_delete_permission(self, request, race=None):
+        deletable = race is None or not lifecycle.deletion_refusal(race)
+        return deletable and super().has_delete_permission(request, race)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """A running race's delete URL says why not, on the race's page (not a bare 403)."""
+        race = self.get_object(request, unquote(object_id))
+        refusal = race is not None and lifecycle.deletion_refusal(race)
+        if refusal and self.has_view_permission(request, race):
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(self._change_url(race))
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (delete_selected_unless_running, name, description)
+        return actions
+
     def _change_url(self, race: Race) -> str:
         return reverse("admin:races_race_change", args=[race.pk])
 
@@ -134,3 +156,15 @@ class LifecycleAdminMixin:
             "consequence": TRANSITIONS["reset"].consequence,
         }
         return TemplateResponse(request, "admin/races/race/confirm_reset_selected.html", context)
+
+
+def delete_selected_unless_running(modeladmin, request, queryset):
+    """Django's "Delete selected" for the races that may be deleted; says at once which may
+    not (running), and asks only about the rest."""
+    refused = {race.pk: lifecycle.deletion_refusal(race) for race in queryset}
+    for refusal in filter(None, refused.values()):
+        modeladmin.message_user(request, refusal, messages.ERROR)
+    deletable = queryset.exclude(pk__in=[pk for pk, refusal in refused.items() if refusal])
+    if not deletable.exists():
+        return None
+    return delete_selected(modeladmin, request, deletable)

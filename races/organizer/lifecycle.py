@@ -59,6 +59,17 @@ def _forget_stray_positions(race_id: int) -> None:
     Position.objects.filter(race_id=race_id).delete()
 
 
+def deletion_refusal(race: Race) -> str:
+    """Why the admin will not delete `race` now ("" when it will): a running race, whose
+    spectators watch it and whose positions are still arriving, is stopped first."""
+    if race.status == Status.RUNNING:
+        return (
+            f"{race.name} is running: stop it before deleting it (deleting removes its "
+            "course, start list and every recorded position)."
+        )
+    return ""
+
+
 def check_transition(race: Race, target: str) -> None:
     if target not in ALLOWED[Status(race.status)]:
         current, wanted = Status(race.status).label, Status(target).label
