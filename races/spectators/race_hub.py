@@ -158,12 +158,6 @@ class RaceHub(GroupHub):
             logger.warning("race %s: frame %s after %s; resyncing", self.slug, frame, self.frame)
             metrics.FRAME_RESYNCS.inc()
             await self.resync()
-
-    def _behind(self, stored: tuple[int, str] | None) -> bool:
-        if stored is None:
-            return False  # the race is being deleted
-        frame, status = stored
-        return frame > self.frame or status != self.race.get("status")
         # else: already inside the snapshot loaded after subscribing
 
     async def _send_next(self, message: dict) -> None:
