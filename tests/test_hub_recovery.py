@@ -3,6 +3,7 @@ a lost status notice (races.spectators.race_hub), on the in-memory layer."""
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 
 from harness.waiting import async_wait_until
 from races.organizer import lifecycle
@@ -106,4 +107,32 @@ async def test_a_lost_finish_notice_reaches_spectators(monkeypatch):
     await sync_to_async(lifecycle.stop_race)(live.race)  # the relay's notice never comes
     snapshot = await receive(spectator)
     assert (snapshot["type"], snapshot["race"]["status"]) == ("snapshot", "stopped")
+    await spectator.disconnect()
+
+
+async def test_a_look_that_fails_is_tried_again_after_the_next_quiet_spell(monkeypatch):
+    monkeypatch.setattr(race_hub, "QUIET_RECHECK_S", 0.2)
+    live = await Live.start()
+    spectator = await connect(f"/ws/races/{live.race.slug}/")
+    await receive(spectator)
+    stored_progress, failures = snapshots.stored_progress, []
+
+    def database_away(slug):
+        failures.append(slug)
+        raise OperationalError("the database is away")
+
+    monkeypatch.setattr(snapshots, "stored_progress", database_away)
+    layer = live.core.layer
+    send = layer.group_send
+
+    async def lose(group, message):
+        return None
+
+    layer.group_send = lose
+    await live.frame()  # frame 1 stored, never sent
+    layer.group_send = send
+    await async_wait_until(lambda: len(failures) >= 2, 5, "two looks that failed")
+    monkeypatch.setattr(snapshots, "stored_progress", stored_progress)  # the database is back
+    snapshot = await receive(spectator)
+    assert (snapshot["type"], snapshot["frame"]) == ("snapshot", 1)
     await spectator.disconnect()

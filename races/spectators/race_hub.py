@@ -186,8 +186,8 @@ class RaceHub(GroupHub):
                 continue  # a message came meanwhile
             try:
                 await self.recheck()
-            except Exception:  # the database is away: try again after the next quiet spell
-                logger.exception("race %s: checking the stored frame failed", self.slug)
+            except Exception as error:  # the database is away: again after the next quiet spell
+                logger.warning("race %s: checking the stored frame failed: %r", self.slug, error)
                 self.heard_at = time.monotonic()
 
     async def recheck(self) -> None:
