@@ -1,6 +1,9 @@
 """A race hub that missed something catches up: a gap in frame numbers, a lost last frame,
 a lost status notice (races.spectators.race_hub), on the in-memory layer."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError
@@ -13,21 +16,30 @@ from tests.test_consumers import Live, connect, receive
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
 
+@contextmanager
+def lost_on_the_way(live: Live) -> Iterator[None]:
+    """Frames stored by the relay but never reaching the web (as in a broker restart)."""
+    layer = live.core.layer
+    send = layer.group_send
+
+    async def lose(group, message):
+        return None
+
+    layer.group_send = lose
+    try:
+        yield
+    finally:
+        layer.group_send = send
+
+
 async def test_a_lost_frame_makes_the_hub_send_a_fresh_snapshot():
     live = await Live.start()
     spectator = await connect(f"/ws/races/{live.race.slug}/")
     await receive(spectator)
     await live.frame()
     await receive(spectator)
-    layer = live.core.layer
-    send = layer.group_send
-
-    async def lose(group, message):  # a frame lost on the way, as in a broker restart
-        return None
-
-    layer.group_send = lose
-    await live.frame()
-    layer.group_send = send
+    with lost_on_the_way(live):
+        await live.frame()
     await live.frame()
     snapshot = await receive(spectator)
     assert (snapshot["type"], snapshot["frame"]) == ("snapshot", 3)
@@ -46,15 +58,8 @@ async def test_a_lost_last_frame_reaches_spectators_without_a_later_frame(monkey
     await receive(spectator)
     await live.frame()
     assert (await receive(spectator))["frame"] == 1
-    layer = live.core.layer
-    send = layer.group_send
-
-    async def lose(group, message):
-        return None
-
-    layer.group_send = lose
-    await live.frame()  # stored, never sent; and no frame comes after it
-    layer.group_send = send
+    with lost_on_the_way(live):
+        await live.frame()  # stored, never sent; and no frame comes after it
     snapshot = await receive(spectator)
     assert (snapshot["type"], snapshot["frame"]) == ("snapshot", 2)
     assert {a["distance_m"] for a in snapshot["athletes"]} == {
@@ -122,15 +127,8 @@ async def test_a_look_that_fails_is_tried_again_after_the_next_quiet_spell(monke
         raise OperationalError("the database is away")
 
     monkeypatch.setattr(snapshots, "stored_progress", database_away)
-    layer = live.core.layer
-    send = layer.group_send
-
-    async def lose(group, message):
-        return None
-
-    layer.group_send = lose
-    await live.frame()  # frame 1 stored, never sent
-    layer.group_send = send
+    with lost_on_the_way(live):
+        await live.frame()  # frame 1 stored, never sent
     await async_wait_until(lambda: len(failures) >= 2, 5, "two looks that failed")
     monkeypatch.setattr(snapshots, "stored_progress", stored_progress)  # the database is back
     snapshot = await receive(spectator)
