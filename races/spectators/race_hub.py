@@ -59,8 +59,8 @@ class RaceHub(GroupHub):
         self.athletes: dict[int, dict] = {}
         self.ring: deque[tuple[int, Outgoing]] = deque(maxlen=RING_FRAMES)
         self._snapshot: tuple[int, Outgoing] | None = None
-        self.resyncs = 0  # for metrics: snapshots reloaded after a gap
-        self.heard_at = time.monotonic()  # the last relay message or reload
+        self.resyncs = 0  # snapshots reloaded after a gap, a reset or a quiet-time recheck
+        self.heard_at = time.monotonic()  # the last relay message or look at the database
         self._turn = asyncio.Lock()  # relay messages and quiet-time reloads, one at a time
         self._rechecker: asyncio.Task | None = None
 
@@ -92,7 +92,6 @@ class RaceHub(GroupHub):
         self.athletes = {athlete["id"]: athlete for athlete in snapshot["athletes"]}
         self.ring.clear()
         self._snapshot = None
-        self.heard_at = time.monotonic()
 
     # ---- what spectators get ---------------------------------------------------------
 
@@ -188,18 +187,16 @@ class RaceHub(GroupHub):
                 await self.recheck()
             except Exception as error:  # the database is away: again after the next quiet spell
                 logger.warning("race %s: checking the stored frame failed: %r", self.slug, error)
-                self.heard_at = time.monotonic()
+            self.heard_at = time.monotonic()  # the next look, QUIET_RECHECK_S from now at most
 
     async def recheck(self) -> None:
         """Reload if the database holds a later frame or another status than this hub, and
         still does once what was on its way (committed, not yet received) had time to land."""
         stored = await database_sync_to_async(snapshots.stored_progress)(self.slug)
         if not self._behind(stored):
-            self.heard_at = time.monotonic()
             return
         await asyncio.sleep(IN_FLIGHT_GRACE_S)
         async with self._turn:
-            self.heard_at = time.monotonic()
             if not self._behind(stored):
                 return
             frame, status = stored
