@@ -7,11 +7,12 @@ race, with a relay and a web process connected, and a spectator stays connected 
 it: afterwards frames flow again, and what the spectator holds is what the relay stored.
 
 The test publishes the way RaceWeb's own publishers do, waiting for the broker's confirm
-(`broker.CONFIRMED`). Without confirms, in 4 of 32 runs one of the 42 positions published
-after the restart never reached the relay's quorum queue (RabbitMQ 3.10.8, 2026-12-01: seq
-60 of 78 absent from everything the relay read, the queue empty afterwards; CI failed so) —
-RabbitMQ promises nothing to an unconfirmed publish, and a producer that must not lose a
-position across a broker restart has to wait for its confirm.
+(`broker.CONFIRMED`). Without confirms it failed in 4 of 32 runs (and once in CI); in the two
+runs looked into, one of the 42 positions published after the restart was never stored
+(RabbitMQ 3.10.8, 2026-12-01; in the one with the relay's debug log, seq 60 of 78 was absent
+from everything the relay read, its queue and the dead-letter queue empty afterwards). With
+confirms, 30 of 30 passed. RabbitMQ promises nothing to an unconfirmed publish: a producer
+that must not lose a position across a broker restart waits for its confirm.
 """
 
 import asyncio

@@ -40,7 +40,7 @@ def collections_deferred() -> Iterator[None]:
     long enough to be promoted by the young collections that its own allocations trigger;
     those promotions set off full collections, and a full collection walks every object of
     the process's sockets. Measured in the design load (scenario b, 2026-12-01,
-    `gc.callbacks`) while each socket still held a copy of the course (see above): full
+    `gc.callbacks`) while each socket still held a copy of the course (the module docstring): full
     collections every ~3 s per web process, 388-564 ms each; a frame arriving meanwhile
     reached that process's spectators 100-490 ms after the other process's. What the
     deferral alone is worth without that copy was not measured separately; it is kept
