@@ -74,7 +74,6 @@ async def test_a_frame_still_on_its_way_is_not_taken_for_a_lost_one(monkeypatch)
     """Stored and sent, but slow to arrive: the quiet hub sees the stored frame ahead of it,
     waits for what is on its way, and sends no needless snapshot."""
     monkeypatch.setattr(race_hub, "QUIET_RECHECK_S", 0.2)
-    monkeypatch.setattr(race_hub, "IN_FLIGHT_GRACE_S", 1.0)
     live = await Live.start()
     spectator = await connect(f"/ws/races/{live.race.slug}/")
     await receive(spectator)
